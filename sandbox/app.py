@@ -1,0 +1,74 @@
+"""create_app(settings): one Connexion AsyncApp serving the four vendor contracts and the
+control API, with the gateway in front and vendor error envelopes for every failure."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+import yaml
+from connexion import AsyncApp
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from connexion.exceptions import ProblemException
+from starlette.exceptions import HTTPException
+
+from sandbox.core.backend import Backend
+from sandbox.http.armed import ArmedScenarios
+from sandbox.http.errors import connexion_handler
+from sandbox.http.gateway import DEFAULT_MAX_BODY, Gateway
+from sandbox.http.validation import validator_map
+from sandbox.settings import Settings
+from sandbox.vendors import FACES
+
+DOCS_PATH = "/__docs"
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def resolver_for(module_name: str) -> Resolver:
+    """operationId `createImportJob` -> `<module>.create_import_job`: the spec is the router."""
+
+    def resolve(operation_id: str) -> Any:
+        return getattr(importlib.import_module(module_name), snake(operation_id))
+
+    return Resolver(function_resolver=resolve)
+
+
+def load_spec(settings: Settings, filename: str) -> dict[str, Any]:
+    spec = yaml.safe_load((settings.spec_dir / filename).read_text())
+    assert isinstance(spec, dict)
+    return spec
+
+
+def create_app(settings: Settings | None = None) -> AsyncApp:
+    settings = settings or Settings()
+    backend = Backend(settings)
+    backend.activate()
+    app = AsyncApp(__name__, validator_map=validator_map(), pythonic_params=True,
+                   validate_responses=settings.validate_responses)
+    max_body: dict[str, int] = {}
+    for face in FACES:
+        spec = load_spec(settings, face.spec_file)
+        max_body[face.name] = int(spec.get("info", {}).get("x-sandbox-max-body-bytes",
+                                                            DEFAULT_MAX_BODY))
+        app.add_api(spec, base_path=face.prefix, resolver=resolver_for(face.module.__name__),
+                    swagger_ui_options=SwaggerUIOptions(
+                        swagger_ui_path=DOCS_PATH, spec_path=f"{DOCS_PATH}/openapi.json"),
+                    name=face.name)
+    control_spec = load_spec(settings, "sandbox.yaml")
+    app.add_api(control_spec, base_path="/__sandbox", resolver=resolver_for("sandbox.control"),
+                swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs",
+                                                    spec_path="/openapi.json"),
+                name="sandbox")
+    app.add_middleware(Gateway, position=MiddlewarePosition.BEFORE_EXCEPTION, backend=backend,
+                       max_body=max_body)
+    app.add_middleware(ArmedScenarios, position=MiddlewarePosition.BEFORE_SECURITY)
+    for code_or_exc in (Exception, ProblemException, HTTPException, 404, 405):
+        app.add_error_handler(code_or_exc, connexion_handler)
+    app.backend = backend  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,132 @@
+"""The sandbox backend (moto-style): one object that owns the store and answers plain method
+calls; vendor faces and the control API are thin layers over it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from sandbox.core import jobs, workspaces
+from sandbox.core.clock import Clock
+from sandbox.core.errors import Conflict, NotFound, Unauthorized
+from sandbox.core.fixtures import load_dir
+from sandbox.core.ids import cuid, hex_token, uuid_for
+from sandbox.core.store import Store, next_sequence
+from sandbox.core.workspaces import Workspace
+from sandbox.settings import Settings
+
+# Called for every job that reaches a final status while settling (webhooks subscribe here).
+JobFinishedHook = Callable[[Connection, Workspace, dict[str, Any]], None]
+
+_current: ContextVar[Backend] = ContextVar("sandbox_backend")
+
+
+def current() -> Backend:
+    """The backend serving the request in progress (set by the HTTP gateway)."""
+    return _current.get()
+
+
+class Backend:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.db_url)
+        self.fixtures = load_dir(settings.fixture_dir)
+        self.allowed_keys = _load_keys(settings.keys_file) if settings.auth == "strict" else None
+        self.job_finished_hooks: list[JobFinishedHook] = []
+
+    def activate(self) -> None:
+        _current.set(self)
+
+    # ---- workspaces --------------------------------------------------------------------
+
+    def check_key(self, key: str) -> None:
+        if self.allowed_keys is not None and key not in self.allowed_keys:
+            raise Unauthorized("API key not recognised", field="key")
+
+    @contextmanager
+    def workspace(self, key: str, *, create: bool = True) -> Iterator[tuple[Connection, Workspace]]:
+        """A transaction on the key's workspace, created and seeded on first use and settled
+        to its clock's now before the caller sees it."""
+        for attempt in range(3):
+            try:
+                with self.store.begin() as conn:
+                    ws = self._open(conn, key, create=create)
+                    self.settle(conn, ws)
+                    yield conn, ws
+                return
+            except Conflict as exc:
+                if "concurrently" not in exc.message or attempt == 2:
+                    raise
+
+    def _open(self, conn: Connection, key: str, *, create: bool) -> Workspace:
+        ws = workspaces.load(conn, key, self.settings.seed)
+        if ws is None:
+            if not create:
+                raise NotFound(f"workspace '{key}' does not exist", field="workspace")
+            if workspaces.count(conn) >= self.settings.max_workspaces:
+                workspaces.evict_idle(conn, keep=self.settings.max_workspaces - 1,
+                                      idle_seconds=self.settings.idle_workspace_seconds)
+            ws = workspaces.create(conn, key, seed=self.settings.seed,
+                                   clock_start=self.settings.clock_start,
+                                   clock_mode=self.settings.clock_mode, fixtures=self.fixtures)
+        else:
+            workspaces.touch(conn, key)
+        return ws
+
+    def settle(self, conn: Connection, ws: Workspace, at: float | None = None) -> None:
+        finished = jobs.settle(conn, ws.id, ws.now if at is None else at, ws.seed)
+        for job in finished:
+            for hook in self.job_finished_hooks:
+                hook(conn, ws, job)
+
+    def reset(self, key: str) -> None:
+        with self.store.begin() as conn:
+            ws = workspaces.load(conn, key, self.settings.seed)
+            if ws is None:
+                raise NotFound(f"workspace '{key}' does not exist", field="workspace")
+            workspaces.drop(conn, key)
+            workspaces.create(conn, key, seed=self.settings.seed,
+                              clock_start=self.settings.clock_start,
+                              clock_mode=self.settings.clock_mode, fixtures=self.fixtures)
+
+    def delete(self, key: str) -> None:
+        with self.store.begin() as conn:
+            if not workspaces.drop(conn, key):
+                raise NotFound(f"workspace '{key}' does not exist", field="workspace")
+
+    # ---- clock -------------------------------------------------------------------------
+
+    def change_clock(self, key: str, change: Callable[[Clock], Clock]) -> Workspace:
+        with self.workspace(key) as (conn, ws):
+            workspaces.save_clock(conn, ws, change(ws.clock))
+            self.settle(conn, ws)
+            return ws
+
+    # ---- ids ---------------------------------------------------------------------------
+
+    def next_number(self, conn: Connection, ws: Workspace, name: str, start: int = 1) -> int:
+        return next_sequence(conn, ws.id, name, start)
+
+    def new_cuid(self, conn: Connection, ws: Workspace, name: str) -> str:
+        n = next_sequence(conn, ws.id, name)
+        return cuid(self.settings.seed, ws.id, name, n)
+
+    def new_uuid(self, conn: Connection, ws: Workspace, name: str) -> str:
+        n = next_sequence(conn, ws.id, name)
+        return uuid_for(self.settings.seed, ws.id, name, n)
+
+    def new_token(self, conn: Connection, ws: Workspace, name: str, length: int = 32) -> str:
+        n = next_sequence(conn, ws.id, name)
+        return hex_token(self.settings.seed, ws.id, name, n, length=length)
+
+
+def _load_keys(path: str | None) -> frozenset[str]:
+    if not path:
+        raise ValueError("--auth strict needs --keys-file (one API key per line)")
+    lines = Path(path).read_text().splitlines()
+    return frozenset(k.strip() for k in lines if k.strip() and not k.startswith("#"))

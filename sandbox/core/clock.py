@@ -1,0 +1,86 @@
+"""Workspace clocks: the only place that reads the wall clock.
+
+A clock is an anchor (a wall instant and the virtual instant it maps to) plus a speed and a
+frozen flag. Every operation re-anchors at the current instant, so the virtual time never jumps
+backwards when the speed changes or the clock is frozen and resumed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+
+def wall_now() -> float:
+    """Seconds since the epoch, from the machine's clock. Nothing else in the sandbox calls time."""
+    return time.time()
+
+
+class ClockError(ValueError):
+    """A clock operation that would make time go backwards or stop making sense."""
+
+
+@dataclass(frozen=True)
+class Clock:
+    anchor_wall: float
+    anchor_virtual: float
+    speed: float = 1.0
+    frozen: bool = False
+
+    @classmethod
+    def starting_at(cls, virtual: float | None, *, frozen: bool = False) -> Clock:
+        wall = wall_now()
+        return cls(anchor_wall=wall, anchor_virtual=wall if virtual is None else virtual,
+                   frozen=frozen)
+
+    def now(self, wall: float | None = None) -> float:
+        if self.frozen:
+            return self.anchor_virtual
+        elapsed = (wall_now() if wall is None else wall) - self.anchor_wall
+        # A wall clock stepped backwards (NTP) must not move the virtual clock backwards.
+        return self.anchor_virtual + max(0.0, elapsed) * self.speed
+
+    def _reanchored(self) -> Clock:
+        wall = wall_now()
+        return replace(self, anchor_wall=wall, anchor_virtual=self.now(wall))
+
+    def advance(self, seconds: float) -> Clock:
+        if seconds < 0:
+            raise ClockError("a clock never moves backwards: seconds must be >= 0")
+        current = self._reanchored()
+        return replace(current, anchor_virtual=current.anchor_virtual + seconds)
+
+    def freeze(self) -> Clock:
+        return replace(self._reanchored(), frozen=True)
+
+    def resume(self) -> Clock:
+        return replace(self._reanchored(), frozen=False)
+
+    def with_speed(self, speed: float) -> Clock:
+        if not speed > 0:
+            raise ClockError("speed must be > 0 (freeze the clock to stop it)")
+        return replace(self._reanchored(), speed=speed)
+
+    def as_dict(self) -> dict[str, object]:
+        now = self.now()
+        return {"now": iso(now), "epoch": round(now, 3), "frozen": self.frozen,
+                "speed": self.speed}
+
+
+def iso(instant: float, *, millis: bool = True) -> str:
+    """UTC ISO 8601 with a Z suffix, as InboxApp and most vendors print it."""
+    dt = datetime.fromtimestamp(instant, tz=UTC)
+    if millis:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_offset(instant: float) -> str:
+    """ISO 8601 with 7 fractional digits and +00:00, as ASP.NET (Which50) prints a DateTimeOffset."""
+    dt = datetime.fromtimestamp(instant, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}0+00:00"
+
+
+def parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -1,0 +1,109 @@
+"""Realistic fake data (Faker), always derived from (seed, workspace, resource) so runs repeat."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from faker import Faker
+
+from sandbox.core.clock import iso
+from sandbox.core.ids import cuid, seed_int
+
+# Usernames that resolve to accounts which cannot be imported: suspended, deleted, invalid.
+UNRESOLVABLE_PREFIXES = ("suspended_", "deleted_", "invalid_")
+_HANDLE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+
+
+@lru_cache(maxsize=1)
+def _faker() -> Faker:
+    # Building a Faker is slow (providers load); one instance, re-seeded per use, is enough.
+    return Faker("en_US")
+
+
+def faker_for(*parts: object) -> Faker:
+    fake = _faker()
+    fake.seed_instance(seed_int(*parts))
+    return fake
+
+
+def person(seed: int, workspace: str, resource: str) -> dict[str, Any]:
+    """A business contact: names, email, phone, company, title."""
+    fake = faker_for(seed, workspace, "person", resource)
+    first, last = fake.first_name(), fake.last_name()
+    company = fake.company()
+    domain = re.sub(r"[^a-z0-9]+", "", company.lower())[:20] or "example"
+    return {
+        "first_name": first,
+        "last_name": last,
+        "full_name": f"{first} {last}",
+        "email": f"{first.lower()}.{last.lower()}@{domain}.com",
+        "phone": "+1" + "".join(str(fake.random_int(0, 9)) for _ in range(10)),
+        "company": company,
+        "job_title": fake.job(),
+        "location": f"{fake.city()}, {fake.state_abbr()}",
+        "website": f"https://{domain}.com",
+        "linkedin_url": f"https://www.linkedin.com/in/{first.lower()}-{last.lower()}",
+    }
+
+
+def is_resolvable_username(username: str) -> bool:
+    handle = username.lstrip("@")
+    return bool(_HANDLE.match(handle)) and not handle.lower().startswith(UNRESOLVABLE_PREFIXES)
+
+
+def x_profile(seed: int, workspace: str, *, username: str | None = None,
+              platform_id: str | None = None, now: float) -> dict[str, Any]:
+    """An X (Twitter) account shaped like InboxApp's Prospect. Either identifier may be given;
+    the other is derived so that the same account always has the same id and handle."""
+    key = (username or "").lower().lstrip("@") or f"id:{platform_id}"
+    fake = faker_for(seed, "x-profile", key)
+    first, last = fake.first_name(), fake.last_name()
+    handle = (username or "").lstrip("@").lower() or re.sub(
+        r"[^a-z0-9_]", "", f"{first}{last}{fake.random_int(1, 999)}".lower())[:15]
+    pid = platform_id or str(1_000_000_000_000_000_000 + seed_int("pid", key) % 10**18)
+    business = fake.random_int(0, 9) == 0
+    site = re.sub(r"[^a-z0-9]+", "", fake.company().lower())[:18] + ".com"
+    created = now - fake.random_int(200, 5000) * 86400
+    return {
+        "platform": "twitter",
+        "platformId": pid,
+        "externalId": cuid(seed, workspace, "prospect", pid),
+        "displayName": f"{first} {last}" if not business else fake.company(),
+        "username": handle,
+        "handle": "@" + handle,
+        "image": f"https://pbs.twimg.com/profile_images/{pid[-10:]}/photo_400x400.jpg",
+        "bio": fake.sentence(nb_words=12),
+        "location": f"{fake.city()}, {fake.state_abbr()}",
+        "profileUrl": f"https://x.com/{handle}",
+        "websiteUrl": f"https://{site}",
+        "websiteDomain": site,
+        "verified": "business" if business else ("verified" if fake.random_int(0, 6) == 0
+                                                 else "none"),
+        "profileType": "business" if business else "personal",
+        "isProtected": fake.random_int(0, 19) == 0,
+        "followerCount": fake.random_int(3, 250_000),
+        "followingCount": fake.random_int(10, 5000),
+        "postCount": fake.random_int(0, 80_000),
+        "platformCreatedAt": iso(created),
+        "firstSeenAt": iso(now),
+        "lastUpdatedAt": iso(now),
+    }
+
+
+def audience(seed: int, workspace: str, source: str, count: int, now: float
+             ) -> list[dict[str, Any]]:
+    """`count` distinct fake followers (or likers) of a target account or post."""
+    fake = faker_for(seed, workspace, "audience", source)
+    out = []
+    seen: set[str] = set()
+    i = 0
+    while len(out) < count:
+        i += 1
+        name = re.sub(r"[^a-z0-9_]", "", (fake.user_name() + str(i % 97)).lower())[:15]
+        if name in seen or not name:
+            continue
+        seen.add(name)
+        out.append(x_profile(seed, workspace, username=name, now=now))
+    return out

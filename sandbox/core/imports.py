@@ -1,0 +1,258 @@
+"""Import rows: where they come from (CSV or JSON lines), and what each one does to a list.
+
+A job's rows are stored once, raw; settling reads them from a saved offset, so a 20 MB CSV is
+never re-parsed from the start and never held twice. Row outcomes are decided by an
+`ImportPolicy` (plain data kept in the job's plan), in the order the clock makes them due.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+                      r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{6,20}$")
+# Twilio's documented magic "invalid number"; the sandbox treats it as an invalid SMS number.
+INVALID_SMS_NUMBERS = frozenset({"+15005550001"})
+FAIL_PREFIXES = ("fail_", "fail-")
+
+OnExisting = Literal["skip", "update", "update_if_changed", "merge", "overwrite"]
+Outcome = Literal["added", "updated", "unchanged", "skipped", "blocked", "failed"]
+
+
+@dataclass(frozen=True)
+class ImportPolicy:
+    """How rows are matched and what happens to a match. Stored as JSON in the job's plan."""
+
+    key_fields: tuple[str, ...] = ("email",)
+    # Also match existing leads on this field (Leadlex: "matching email or phone").
+    alt_key_field: str | None = None
+    on_existing: OnExisting = "skip"
+    email_field: str | None = "email"
+    phone_field: str | None = None
+    # "fail": a bad address fails the row; "count": the row is kept and the bad value counted.
+    invalid_email: Literal["fail", "count"] = "fail"
+    check_block_list: bool = False
+    tags: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImportPolicy:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+@dataclass
+class RowResult:
+    index: int
+    outcome: Outcome
+    key: str | None
+    code: str | None = None
+    message: str | None = None
+    fail_job: str | None = None
+    invalid_email: bool = False
+    invalid_sms: bool = False
+
+
+@dataclass
+class ListState:
+    """The slice of a list that a batch of rows touches, loaded once per batch."""
+
+    by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_alt: dict[str, str] = field(default_factory=dict)
+    blocked: frozenset[str] = frozenset()
+    inserts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# ---- sources ------------------------------------------------------------------------------
+
+def encode_jsonl(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in rows)
+
+
+def csv_header(content: str, has_header: bool = True) -> tuple[list[str], int]:
+    """The header (or positional names) and the offset of the first data row."""
+    reader_lines = _OffsetLines(content, 0)
+    reader = csv.reader(reader_lines)
+    first = next(reader, None)
+    if first is None:
+        return [], len(content)
+    if not has_header:
+        return [f"column{i + 1}" for i in range(len(first))], 0
+    return [h.strip().lstrip("\ufeff") for h in first], reader_lines.offset
+
+
+def count_csv_rows(content: str, offset: int) -> int:
+    return sum(1 for row in csv.reader(io.StringIO(content[offset:])) if row)
+
+
+def count_jsonl_rows(content: str) -> int:
+    return content.count("\n")
+
+
+class _OffsetLines:
+    """Feeds csv.reader line by line and remembers how far it has read (csv reads no further
+    than the record it returns, so the offset after a record is exact)."""
+
+    def __init__(self, text: str, offset: int) -> None:
+        self.text = text
+        self.offset = offset
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if self.offset >= len(self.text):
+            raise StopIteration
+        end = self.text.find("\n", self.offset)
+        end = len(self.text) if end < 0 else end + 1
+        line = self.text[self.offset:end]
+        self.offset = end
+        return line
+
+
+def read_rows(fmt: str, content: str, offset: int, count: int, plan: dict[str, Any]
+              ) -> tuple[list[dict[str, Any]], int]:
+    """Up to `count` rows from `offset`; returns the rows and the offset after them."""
+    rows: list[dict[str, Any]] = []
+    if count <= 0:
+        return rows, offset
+    if fmt == "jsonl":
+        pos = offset
+        while len(rows) < count and pos < len(content):
+            end = content.find("\n", pos)
+            end = len(content) if end < 0 else end
+            rows.append(json.loads(content[pos:end]))
+            pos = end + 1
+        return rows, pos
+    header: list[str] = plan.get("csv_header", [])
+    mapping: dict[str, str] = plan.get("csv_mapping") or {h: h for h in header}
+    lines = _OffsetLines(content, offset)
+    reader = csv.reader(lines)
+    for record in reader:
+        if not record or all(not c.strip() for c in record):
+            continue
+        row: dict[str, Any] = {}
+        for name, value in zip(header, record, strict=False):
+            target = mapping.get(name)
+            if target:
+                row[target] = value.strip()
+        if len(record) != len(header):
+            row["__csv_error__"] = (f"expected {len(header)} columns, found {len(record)}")
+        rows.append(row)
+        if len(rows) >= count:
+            break
+    return rows, lines.offset
+
+
+# ---- decisions ----------------------------------------------------------------------------
+
+def row_key(policy: ImportPolicy, row: dict[str, Any]) -> str | None:
+    for name in policy.key_fields:
+        value = row.get(name)
+        if value not in (None, ""):
+            return normalise(name, value)
+    return None
+
+
+def normalise(name: str, value: Any) -> str:
+    text = str(value).strip()
+    if "email" in name.lower() or name in {"username", "Email"}:
+        return text.lower().lstrip("@")
+    if "phone" in name.lower():
+        return re.sub(r"[^0-9+]", "", text)
+    return text
+
+
+def domain_of(email: str) -> str:
+    return email.rsplit("@", 1)[-1].lower() if "@" in email else ""
+
+
+def fail_message(value: str) -> str:
+    """`fail_rate_limit` -> 'Rate limit exceeded'; `fail-quota-reached` -> 'Quota reached'."""
+    slug = value.split("@", 1)[0][5:].replace("-", " ").replace("_", " ").strip()
+    if slug in {"rate limit", "ratelimit", "rate limited"}:
+        return "Rate limit exceeded"
+    return (slug[:1].upper() + slug[1:]) if slug else "Import failed"
+
+
+def is_fail_value(value: str | None) -> bool:
+    return bool(value) and str(value).lower().startswith(FAIL_PREFIXES)
+
+
+def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListState
+           ) -> tuple[RowResult, dict[str, Any] | None]:
+    """What one row does, given the list as it stands. Returns the result and the lead data to
+    store (None when nothing is written)."""
+    if "__csv_error__" in row:
+        return RowResult(index, "failed", None, "invalid_row", row.pop("__csv_error__")), None
+    if "__unresolvable__" in row:
+        return RowResult(index, "failed", None, "unresolvable", row.pop("__unresolvable__")), None
+    key = row_key(policy, row)
+    magic = next((str(v) for v in (key, row.get("username"), row.get("email"), row.get("Email"))
+                  if isinstance(v, str) and is_fail_value(v)), None)
+    if magic is not None:
+        return RowResult(index, "failed", key, "job_failed", fail_message(magic),
+                         fail_job=fail_message(magic)), None
+    invalid_email = invalid_sms = False
+    email = str(row.get(policy.email_field, "") or "").strip() if policy.email_field else ""
+    if policy.email_field and email and not EMAIL_RE.match(email):
+        invalid_email = True
+        if policy.invalid_email == "fail":
+            return RowResult(index, "failed", key, "invalid_email",
+                             f"'{email}' is not a valid email address",
+                             invalid_email=True), None
+    if policy.phone_field:
+        phone = str(row.get(policy.phone_field, "") or "").strip()
+        if phone and (phone in INVALID_SMS_NUMBERS or not PHONE_RE.match(phone)):
+            invalid_sms = True
+    if key is None:
+        wanted = " or ".join(policy.key_fields)
+        return RowResult(index, "failed", None, "missing_identifier",
+                         f"row has no {wanted}", invalid_email=invalid_email,
+                         invalid_sms=invalid_sms), None
+    if policy.check_block_list and email and (
+            email.lower() in state.blocked or domain_of(email) in state.blocked):
+        return RowResult(index, "blocked", key, "blocked",
+                         f"'{email}' is on the global block list"), None
+    if policy.tags:
+        merged_tags = list(dict.fromkeys([*row.get("tags", []), *policy.tags]))
+        row = {**row, "tags": merged_tags}
+    existing_key = key if key in state.by_key else None
+    if existing_key is None and policy.alt_key_field:
+        alt = row.get(policy.alt_key_field)
+        if alt:
+            existing_key = state.by_alt.get(normalise(policy.alt_key_field, alt))
+    flags = {"invalid_email": invalid_email, "invalid_sms": invalid_sms}
+    if existing_key is None:
+        state.by_key[key] = row
+        state.inserts[key] = row
+        if policy.alt_key_field and row.get(policy.alt_key_field):
+            state.by_alt[normalise(policy.alt_key_field, row[policy.alt_key_field])] = key
+        return RowResult(index, "added", key, **flags), row
+    current = state.by_key[existing_key]
+    if policy.on_existing == "skip":
+        return RowResult(index, "skipped", existing_key, "duplicate",
+                         "already exists", **flags), None
+    if policy.on_existing == "overwrite":
+        merged = {**row}
+    else:
+        merged = {**current, **{k: v for k, v in row.items() if v not in (None, "")}}
+        if policy.on_existing == "merge":
+            merged = {**row, **{k: v for k, v in current.items() if v not in (None, "")}}
+    if merged == current and policy.on_existing in {"update_if_changed", "merge"}:
+        return RowResult(index, "unchanged", existing_key, **flags), None
+    state.by_key[existing_key] = merged
+    if existing_key in state.inserts:
+        state.inserts[existing_key] = merged
+    else:
+        state.updates[existing_key] = merged
+    return RowResult(index, "updated", existing_key, **flags), merged

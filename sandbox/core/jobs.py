@@ -1,0 +1,446 @@
+"""Import jobs: the lifecycle (declared as data), pacing, and settling rows as the clock moves.
+
+A job's status and counts are a pure function of its plan and its workspace clock: `settle`
+applies, in due-time order across every job of a list, exactly the rows the clock has made due,
+so a test that advances 90 s sees what a user who waited 90 s would see.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from sandbox.core import store as t
+from sandbox.core.errors import Conflict, NotFound
+from sandbox.core.imports import ImportPolicy, ListState, RowResult, decide, normalise, read_rows
+
+STATUSES = ("created", "queued", "starting", "running", "paused", "completed", "failed",
+            "canceled")
+TERMINAL = frozenset({"completed", "failed", "canceled"})
+ACTIVE = frozenset({"queued", "starting", "running"})
+
+# Transitions a test (or a vendor's own endpoint) may force. The clock drives the rest:
+# queued -> starting -> running -> completed.
+FORCED_TRANSITIONS: dict[str, frozenset[str]] = {
+    "created": frozenset({"queued", "failed", "canceled"}),
+    "queued": frozenset({"starting", "running", "paused", "completed", "failed", "canceled"}),
+    "starting": frozenset({"running", "paused", "completed", "failed", "canceled"}),
+    "running": frozenset({"paused", "completed", "failed", "canceled"}),
+    "paused": frozenset({"running", "completed", "failed", "canceled"}),
+    "completed": frozenset(),
+    "failed": frozenset(),
+    "canceled": frozenset(),
+}
+
+MAX_ROWS_PER_BATCH = 20_000
+MAX_ROW_ERRORS = 1000
+COUNT_NAMES = ("added", "updated", "unchanged", "skipped", "blocked", "failed",
+               "invalid_email", "invalid_sms")
+
+# Row resolvers turn an identifier row into the lead to store (e.g. a username into an X
+# profile). Registered by name so that the plan, which is data, can refer to one.
+Resolver = Callable[[dict[str, Any], "ResolveContext"], dict[str, Any]]
+RESOLVERS: dict[str, Resolver] = {}
+
+
+@dataclass(frozen=True)
+class ResolveContext:
+    seed: int
+    workspace: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How long a job waits for a slot, how long it takes to start, how fast it runs.
+    rows_per_second None means every row is processed at once (synchronous imports)."""
+
+    queue_wait: float = 0.0
+    start_delay: float = 0.0
+    rows_per_second: float | None = None
+
+    @classmethod
+    def instant(cls) -> Pacing:
+        return cls()
+
+
+def new_counts() -> dict[str, int]:
+    return dict.fromkeys(COUNT_NAMES, 0)
+
+
+def create(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_pk: int,
+           kind: str, now: float, source_format: str, content: str, offset: int, total: int,
+           policy: ImportPolicy, pacing: Pacing | None, plan: dict[str, Any] | None = None,
+           extra: dict[str, Any] | None = None) -> int:
+    """Store a job and its rows. pacing None leaves it `created` until `start` (Which50)."""
+    full_plan = {**(plan or {}), "policy": policy.to_json()}
+    values: dict[str, Any] = dict(
+        workspace=workspace, vendor=vendor, id=job_id, list_pk=list_pk, kind=kind,
+        status="created", plan=full_plan, total=total, processed=0, counts=new_counts(),
+        row_errors=[], created_at=now, updated_at=now, source_offset=offset,
+        extra=extra or {})
+    pk = int(conn.execute(insert(t.jobs).values(**values)).inserted_primary_key[0])
+    conn.execute(insert(t.job_sources).values(job_pk=pk, format=source_format, content=content))
+    if pacing is not None:
+        start(conn, pk, now=now, pacing=pacing)
+    return pk
+
+
+def append_rows(conn: Connection, job_pk: int, rows_jsonl: str, added: int) -> None:
+    """Add a batch of rows to a job that has not started (Which50 uploads)."""
+    src = conn.execute(select(t.job_sources.c.content).where(
+        t.job_sources.c.job_pk == job_pk)).scalar_one()
+    conn.execute(update(t.job_sources).where(t.job_sources.c.job_pk == job_pk)
+                 .values(content=src + rows_jsonl))
+    conn.execute(update(t.jobs).where(t.jobs.c.pk == job_pk)
+                 .values(total=t.jobs.c.total + added))
+
+
+def start(conn: Connection, job_pk: int, *, now: float, pacing: Pacing) -> None:
+    queued_until = now + pacing.queue_wait
+    row = get_by_pk(conn, job_pk)
+    plan = {**row["plan"], "rate": pacing.rows_per_second}
+    conn.execute(update(t.jobs).where(t.jobs.c.pk == job_pk).values(
+        status="queued", queued_until=queued_until,
+        running_from=queued_until + pacing.start_delay, updated_at=now, plan=plan))
+
+
+def get_by_pk(conn: Connection, pk: int) -> dict[str, Any]:
+    row = conn.execute(select(t.jobs).where(t.jobs.c.pk == pk)).mappings().first()
+    if row is None:
+        raise NotFound("import job not found")
+    return dict(row)
+
+
+def find(conn: Connection, workspace: str, vendor: str, job_id: str,
+         list_pk: int | None = None) -> dict[str, Any]:
+    cond = [t.jobs.c.workspace == workspace, t.jobs.c.vendor == vendor, t.jobs.c.id == job_id]
+    if list_pk is not None:
+        cond.append(t.jobs.c.list_pk == list_pk)
+    row = conn.execute(select(t.jobs).where(*cond)).mappings().first()
+    if row is None:
+        raise NotFound(f"import job '{job_id}' not found", field="importJobId")
+    return dict(row)
+
+
+def find_any_vendor(conn: Connection, workspace: str, job_id: str) -> dict[str, Any]:
+    row = conn.execute(select(t.jobs).where(t.jobs.c.workspace == workspace,
+                                            t.jobs.c.id == job_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"job '{job_id}' not found in this workspace", field="jobId")
+    return dict(row)
+
+
+# ---- time --------------------------------------------------------------------------------
+
+def due_count(job: dict[str, Any], at: float) -> int:
+    """How many rows the clock has made due by `at` (ignoring failure)."""
+    running_from = job["running_from"]
+    if running_from is None or at < running_from:
+        return 0
+    rate = job["plan"].get("rate")
+    if rate is None:
+        return int(job["total"])
+    return min(int(job["total"]), math.floor((at - running_from) * rate + 1e-9))
+
+
+def row_due_at(job: dict[str, Any], index: int) -> float:
+    rate = job["plan"].get("rate")
+    if rate is None:
+        return float(job["running_from"])
+    return float(job["running_from"]) + (index + 1) / rate
+
+
+def next_due(job: dict[str, Any]) -> float | None:
+    """The next instant at which this job changes by itself, or None."""
+    status = job["status"]
+    if status == "queued":
+        return float(job["queued_until"])
+    if status == "starting":
+        return float(job["running_from"])
+    if status == "running":
+        return row_due_at(job, int(job["processed"]))
+    return None
+
+
+def _timeline_status(job: dict[str, Any], at: float) -> str:
+    if at < job["queued_until"]:
+        return "queued"
+    if at < job["running_from"]:
+        return "starting"
+    return "running"
+
+
+# ---- settling ----------------------------------------------------------------------------
+
+Sink = dict[int, list[RowResult]]
+
+
+def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | None = None
+           ) -> list[dict[str, Any]]:
+    """Apply everything due by `at`. Returns the jobs that reached a final status; `sink`, when
+    given, receives every row result by job pk (synchronous imports answer per row)."""
+    rows = conn.execute(select(t.jobs).where(
+        t.jobs.c.workspace == workspace, t.jobs.c.status.in_(ACTIVE)).order_by(t.jobs.c.pk)
+    ).mappings().all()
+    if not rows:
+        return []
+    finished: list[dict[str, Any]] = []
+    by_list: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        job = dict(r)
+        status = _timeline_status(job, at)
+        if status != job["status"]:
+            moment = job["queued_until"] if status == "starting" else job["running_from"]
+            if status == "running" and job["status"] == "queued":
+                moment = job["running_from"]
+            conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(
+                status=status, started_at=job["started_at"] or job["queued_until"],
+                updated_at=moment))
+            job.update(status=status, started_at=job["started_at"] or job["queued_until"],
+                       updated_at=moment)
+        if status == "running":
+            by_list[int(job["list_pk"])].append(job)
+    for list_pk, jobs_of_list in by_list.items():
+        finished.extend(_settle_list(conn, workspace, list_pk, jobs_of_list, at, seed, sink))
+    return finished
+
+
+def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],
+                 at: float, seed: int, sink: Sink | None) -> list[dict[str, Any]]:
+    finished: list[dict[str, Any]] = []
+    live = list(jobs)
+    while live:
+        targets = {j["pk"]: due_count(j, at) for j in live}
+        # Bound memory: cut the batch at the instant where MAX_ROWS_PER_BATCH rows are due.
+        cut = at
+        for j in live:
+            capped = min(targets[j["pk"]], j["processed"] + MAX_ROWS_PER_BATCH)
+            if capped < targets[j["pk"]]:
+                cut = min(cut, row_due_at(j, capped - 1))
+        if cut < at:
+            targets = {j["pk"]: min(targets[j["pk"]], max(due_count(j, cut), j["processed"] + 1))
+                       for j in live}
+        pending = [j for j in live if targets[j["pk"]] > j["processed"]]
+        if not pending:
+            break
+        finished.extend(_apply_batch(conn, workspace, list_pk, pending, targets, seed, sink))
+        live = [j for j in live if j["status"] == "running" and j["processed"] < j["total"]
+                and cut < at]
+    for j in jobs:
+        if j["status"] == "running" and j["processed"] >= j["total"]:
+            _finish(conn, j, "completed", None, row_due_at(j, j["total"] - 1)
+                    if j["total"] else float(j["running_from"]))
+            finished.append(j)
+    return finished
+
+
+def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
+                 targets: dict[int, int], seed: int, sink: Sink | None
+                 ) -> list[dict[str, Any]]:
+    sources = {r.job_pk: (r.format, r.content) for r in conn.execute(
+        select(t.job_sources).where(t.job_sources.c.job_pk.in_([j["pk"] for j in pending])))}
+    batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any]]] = []
+    new_offsets: dict[int, int] = {}
+    for job in pending:
+        fmt, content = sources[job["pk"]]
+        want = targets[job["pk"]] - job["processed"]
+        rows, new_offsets[job["pk"]] = read_rows(fmt, content, job["source_offset"], want,
+                                                 job["plan"])
+        resolver = RESOLVERS.get(job["plan"].get("resolve", ""))
+        for i, row in enumerate(rows):
+            index = job["processed"] + i
+            due = row_due_at(job, index)
+            if resolver:
+                row = resolver(row, ResolveContext(seed, workspace, due))
+            batch.append((due, job["pk"], index, row, job))
+    batch.sort(key=lambda item: (item[0], item[1], item[2]))
+    policies = {j["pk"]: ImportPolicy.from_json(j["plan"]["policy"]) for j in pending}
+    state = _load_state(conn, workspace, list_pk, pending, policies, batch)
+    lead_job: dict[str, str] = {}
+    failed_jobs: dict[int, tuple[str, float, int]] = {}
+    results: dict[int, list[RowResult]] = defaultdict(list)
+    for due, pk, index, row, job in batch:
+        if pk in failed_jobs:
+            continue
+        result, _stored = decide(policies[pk], index, row, state)
+        results[pk].append(result)
+        if result.outcome == "added" and result.key is not None:
+            lead_job[result.key] = job["id"]
+        if result.fail_job:
+            failed_jobs[pk] = (result.fail_job, due, index + 1)
+    _write_leads(conn, list_pk, state, lead_job, batch, policies)
+    if sink is not None:
+        for pk, found in results.items():
+            sink.setdefault(pk, []).extend(found)
+    finished = []
+    added_total = 0
+    for job in pending:
+        counts = dict(job["counts"])
+        errors = list(job["row_errors"])
+        last_due = job["updated_at"]
+        for res in results.get(job["pk"], []):
+            counts[res.outcome] += 1
+            counts["invalid_email"] += int(res.invalid_email)
+            counts["invalid_sms"] += int(res.invalid_sms)
+            if res.code and res.outcome == "failed" and len(errors) < MAX_ROW_ERRORS:
+                errors.append({"row_number": res.index + 1, "code": res.code,
+                               "message": res.message or res.code})
+            last_due = row_due_at(job, res.index)
+        added_total += sum(1 for r in results.get(job["pk"], []) if r.outcome == "added")
+        processed = targets[job["pk"]]
+        if job["pk"] in failed_jobs:
+            processed = failed_jobs[job["pk"]][2]
+        updated = conn.execute(update(t.jobs).where(
+            t.jobs.c.pk == job["pk"], t.jobs.c.processed == job["processed"]).values(
+            processed=processed, counts=counts, row_errors=errors, updated_at=last_due,
+            source_offset=new_offsets[job["pk"]]))
+        if updated.rowcount != 1:
+            raise Conflict("the job was settled concurrently; retry")
+        job.update(processed=processed, counts=counts, row_errors=errors, updated_at=last_due,
+                   source_offset=new_offsets[job["pk"]])
+        if job["pk"] in failed_jobs:
+            message, due, _ = failed_jobs[job["pk"]]
+            _finish(conn, job, "failed", message, due)
+            finished.append(job)
+    if added_total:
+        conn.execute(update(t.lists).where(t.lists.c.pk == list_pk)
+                     .values(lead_count=t.lists.c.lead_count + added_total))
+    return finished
+
+
+def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],
+                policies: dict[int, ImportPolicy],
+                batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any]]]
+                ) -> ListState:
+    from sandbox.core.imports import row_key
+
+    keys: set[str] = set()
+    alts: set[str] = set()
+    check_block = False
+    alt_field = None
+    for _due, pk, _i, row, _job in batch:
+        policy = policies[pk]
+        key = row_key(policy, row)
+        if key:
+            keys.add(key)
+        if policy.alt_key_field and row.get(policy.alt_key_field):
+            alt_field = policy.alt_key_field
+            alts.add(normalise(policy.alt_key_field, row[policy.alt_key_field]))
+        check_block = check_block or policy.check_block_list
+    state = ListState()
+    key_list, alt_list = sorted(keys), sorted(alts)
+    for chunk_start in range(0, max(len(key_list), len(alt_list)), 500):
+        kc = key_list[chunk_start:chunk_start + 500]
+        ac = alt_list[chunk_start:chunk_start + 500]
+        conds = []
+        if kc:
+            conds.append(t.leads.c.key.in_(kc))
+        if ac:
+            conds.append(t.leads.c.alt_key.in_(ac))
+        for lead in conn.execute(select(t.leads.c.key, t.leads.c.alt_key, t.leads.c.data).where(
+                and_(t.leads.c.list_pk == list_pk, or_(*conds)))):
+            state.by_key[lead.key] = dict(lead.data)
+            if lead.alt_key:
+                state.by_alt[lead.alt_key] = lead.key
+    if check_block:
+        vendor = jobs[0]["vendor"]
+        state.blocked = frozenset(
+            v.lower() for v in conn.execute(select(t.block_list.c.value).where(
+                t.block_list.c.workspace == workspace, t.block_list.c.vendor == vendor)
+            ).scalars())
+    del alt_field
+    return state
+
+
+def _write_leads(conn: Connection, list_pk: int, state: ListState, lead_job: dict[str, str],
+                 batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any]]],
+                 policies: dict[int, ImportPolicy]) -> None:
+    if not state.inserts and not state.updates:
+        return
+    first_due: dict[str, float] = {}
+    last_due: dict[str, float] = {}
+    alt_field: str | None = None
+    for due, pk, _i, row, _job in batch:
+        policy = policies[pk]
+        alt_field = alt_field or policy.alt_key_field
+        from sandbox.core.imports import row_key
+
+        key = row_key(policy, row)
+        if key:
+            first_due.setdefault(key, due)
+            last_due[key] = due
+    if state.inserts:
+        conn.execute(insert(t.leads), [
+            {"list_pk": list_pk, "key": key, "data": data,
+             "alt_key": normalise(alt_field, data[alt_field])
+             if alt_field and data.get(alt_field) else None,
+             "created_at": first_due.get(key, 0.0), "updated_at": last_due.get(key, 0.0),
+             "job_id": lead_job.get(key)}
+            for key, data in state.inserts.items()])
+    for key, data in state.updates.items():
+        conn.execute(update(t.leads).where(t.leads.c.list_pk == list_pk, t.leads.c.key == key)
+                     .values(data=data, updated_at=last_due.get(key, 0.0)))
+
+
+def _finish(conn: Connection, job: dict[str, Any], status: str, error: str | None,
+            at: float) -> None:
+    conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(
+        status=status, error=error, completed_at=at, updated_at=at))
+    job.update(status=status, error=error, completed_at=at, updated_at=at)
+
+
+def run_now(conn: Connection, *, workspace: str, seed: int, at: float, **create_args: Any
+            ) -> tuple[dict[str, Any], list[RowResult]]:
+    """A synchronous import: create the job, process every row at `at`, return the job and
+    the per-row results (in row order)."""
+    pk = create(conn, workspace=workspace, now=at, pacing=Pacing.instant(), **create_args)
+    sink: Sink = {}
+    settle(conn, workspace, at, seed, sink)
+    results = sorted(sink.get(pk, []), key=lambda r: r.index)
+    return get_by_pk(conn, pk), results
+
+
+# ---- forced transitions ------------------------------------------------------------------
+
+def legal_targets(status: str) -> list[str]:
+    return sorted(FORCED_TRANSITIONS.get(status, frozenset()))
+
+
+def force(conn: Connection, job: dict[str, Any], to: str, *, at: float, seed: int,
+          error: str | None = None, pacing: Pacing | None = None) -> dict[str, Any]:
+    """Apply a transition a test or an endpoint asked for (after settling to `at`)."""
+    status = job["status"]
+    if to not in FORCED_TRANSITIONS.get(status, frozenset()):
+        raise Conflict(f"cannot move a job from '{status}' to '{to}'",
+                       legal=legal_targets(status), current=status)
+    pk = job["pk"]
+    if to == "queued":
+        start(conn, pk, now=at, pacing=pacing or Pacing())
+    elif to == "paused":
+        conn.execute(update(t.jobs).where(t.jobs.c.pk == pk).values(
+            status="paused", updated_at=at, extra={**job["extra"], "paused_from": status}))
+    elif to in {"running", "starting"}:
+        rate = job["plan"].get("rate")
+        running_from = at if not rate else at - job["processed"] / rate
+        if to == "starting":
+            running_from = at + 1.0
+        conn.execute(update(t.jobs).where(t.jobs.c.pk == pk).values(
+            status=to, queued_until=min(at, job["queued_until"] or at),
+            running_from=running_from, started_at=job["started_at"] or at, updated_at=at))
+    elif to == "completed":
+        # Everything left is processed now, as if the importer had caught up at once.
+        plan = {**job["plan"], "rate": None}
+        conn.execute(update(t.jobs).where(t.jobs.c.pk == pk).values(
+            status="running", plan=plan, running_from=at, queued_until=min(
+                at, job["queued_until"] or at), started_at=job["started_at"] or at))
+        settle(conn, job["workspace"], at, seed)
+    else:  # failed | canceled
+        conn.execute(update(t.jobs).where(t.jobs.c.pk == pk).values(
+            status=to, error=error if to == "failed" else None, completed_at=at, updated_at=at))
+    return get_by_pk(conn, pk)

@@ -1,0 +1,1 @@
+"""The HTTP layer shared by every vendor face: validation, errors, the request gateway."""

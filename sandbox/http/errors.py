@@ -1,0 +1,113 @@
+"""Any exception, raised anywhere under a vendor prefix, becomes that vendor's error envelope."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from connexion.exceptions import (
+    BadRequestProblem,
+    NonConformingResponse,
+    OAuthProblem,
+    OAuthScopeProblem,
+    ProblemException,
+    UnsupportedMediaTypeProblem,
+)
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from sandbox.core import errors as e
+from sandbox.vendors import VendorFace, face_for_path
+
+log = logging.getLogger("sandbox")
+ERROR_KEY = "sandbox.error"
+
+
+def to_sandbox_error(exc: BaseException, method: str = "", path: str = "") -> e.SandboxError:
+    if isinstance(exc, e.SandboxError):
+        return exc
+    if isinstance(exc, OAuthScopeProblem):
+        return e.Forbidden("the API key lacks the permission this operation needs")
+    if isinstance(exc, OAuthProblem):
+        detail = str(exc.detail or "")
+        if "No authorization token" in detail or "Missing authorization" in detail:
+            return e.Unauthorized("missing API key", field="authorization", rule="required")
+        return e.Unauthorized("invalid API key", field="authorization", rule="format")
+    if isinstance(exc, UnsupportedMediaTypeProblem):
+        return e.UnsupportedMediaType(str(exc.detail or "unsupported media type"),
+                                      field="content-type", rule="media_type")
+    if isinstance(exc, NonConformingResponse):
+        log.error("response does not conform to the spec: %s", exc.detail)
+        return e.Internal(f"the sandbox produced a non-conforming answer: {exc.detail}")
+    if isinstance(exc, BadRequestProblem):
+        return e.InvalidRequest(str(exc.detail or exc.title or "bad request"))
+    if isinstance(exc, ProblemException):
+        return e.for_status(exc.status or 500, str(exc.detail or exc.title or "error"))
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 404:
+            return e.NotFound(f"{method} {path} is not an endpoint of this API", field="path",
+                              rule="route")
+        if exc.status_code == 405:
+            return e.MethodNotAllowed(f"method {method} is not allowed on {path}",
+                                      field="method", rule="method")
+        return e.for_status(exc.status_code, str(exc.detail))
+    log.exception("internal error", exc_info=exc)
+    return e.Internal("an internal error occurred; the request was not applied")
+
+
+def vendor_response(face: VendorFace, err: e.SandboxError, headers: dict[str, str]
+                    ) -> Response:
+    renderer = getattr(face.module, "render_error", None)
+    if renderer is not None:
+        response: Response = renderer(err, headers)
+    else:
+        response = Response(json.dumps(face.error_body(err)), status_code=err.status,
+                            media_type="application/json")
+    for name, value in err.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def plain_response(err: e.SandboxError) -> Response:
+    """Outside the vendor prefixes (control API, UI): a small JSON envelope of our own."""
+    body: dict[str, Any] = {"error": {"code": err.code, "message": err.message,
+                                      "status": err.status}}
+    if err.field:
+        body["error"]["field"] = err.field
+    body["error"].update({k: v for k, v in err.extra.items() if k not in body["error"]})
+    response = Response(json.dumps(body), status_code=err.status,
+                        media_type="application/json")
+    for name, value in err.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def remember(scope: dict[str, Any], err: e.SandboxError) -> None:
+    """Leave the rejection on the scope, for the journal."""
+    scope.setdefault("extensions", {})[ERROR_KEY] = {
+        "status": err.status, "code": err.code, "message": err.message, "field": err.field,
+        "rule": err.rule}
+
+
+def respond(scope: dict[str, Any], exc: BaseException) -> Response:
+    path = scope.get("path", "")
+    err = to_sandbox_error(exc, scope.get("method", ""), path)
+    remember(scope, err)
+    face = face_for_path(path)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+               for k, v in scope.get("headers", [])}
+    if face is None:
+        return plain_response(err)
+    return vendor_response(face, err, headers)
+
+
+async def connexion_handler(request: Any, exc: Exception) -> Any:
+    """Registered with Connexion for every exception class."""
+    from connexion.lifecycle import ConnexionResponse
+
+    response = respond(request.scope, exc)
+    headers = {k: v for k, v in response.headers.items()
+               if k.lower() not in {"content-length", "content-type"}}
+    return ConnexionResponse(status_code=response.status_code, body=response.body,
+                             headers=headers, mimetype=response.media_type or "application/json")

@@ -1,0 +1,168 @@
+"""The gateway in front of every vendor request: body-size limit, per-request scenarios, rate
+limits with their headers, and the journal entry. Everything else is Connexion's."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox.core import journal, ratelimit, scenarios
+from sandbox.core.backend import Backend
+from sandbox.core.errors import PayloadTooLarge, SandboxError
+from sandbox.http.errors import ERROR_KEY, respond
+from sandbox.vendors import VendorFace, face_for_path
+
+ROUTING = "connexion_routing"
+DEFAULT_MAX_BODY = 20 * 1024 * 1024
+
+
+class Gateway:
+    def __init__(self, app: ASGIApp, backend: Backend, max_body: dict[str, int]) -> None:
+        self.app = app
+        self.backend = backend
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.backend.activate()
+        face = face_for_path(scope["path"])
+        if face is None:
+            await self.app(scope, receive, send)
+            return
+        await self._vendor_request(face, scope, receive, send)
+
+    def workspace_of(self, face: VendorFace, scope: Scope) -> str | None:
+        key = face.key_from(scope)
+        if key is None or not face.key_is_well_formed(key):
+            return None
+        if self.backend.allowed_keys is not None and key not in self.backend.allowed_keys:
+            return None
+        return key
+
+    async def _vendor_request(self, face: VendorFace, scope: Scope, receive: Receive,
+                              send: Send) -> None:
+        workspace = self.workspace_of(face, scope)
+        limit = self.max_body.get(face.name, DEFAULT_MAX_BODY)
+        captured = bytearray()
+        size = 0
+        status = 500
+        extra_headers: dict[str, str] = {}
+        state: dict[str, float] = {}
+
+        async def counting_receive() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"body: payload exceeds {limit} bytes",
+                                          field="body", rule="maxBytes")
+                if len(captured) < journal.MAX_BODY_CHARS:
+                    captured.extend(chunk[:journal.MAX_BODY_CHARS - len(captured)])
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(raw=list(message.get("headers", [])))
+                for name, value in extra_headers.items():
+                    if name not in headers:
+                        headers[name] = value
+                message = {**message, "headers": headers.raw}
+            await send(message)
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > limit:
+                size = declared
+                raise PayloadTooLarge(f"body: payload of {declared} bytes exceeds {limit} bytes",
+                                      field="body", rule="maxBytes")
+            if workspace is not None:
+                delay = self._admit(face, workspace, scope, extra_headers, state)
+                if delay:
+                    await asyncio.sleep(delay)
+            await self.app(scope, counting_receive, send_with_headers)
+        except SandboxError as err:
+            response = respond(scope, err)
+            await response(scope, receive, send_with_headers)
+        finally:
+            if workspace is not None and "at" in state:
+                self._journal(face, workspace, scope, status, bytes(captured), size, state["at"])
+
+    def _admit(self, face: VendorFace, workspace: str, scope: Scope,
+               extra_headers: dict[str, str], state: dict[str, float]) -> float:
+        """Open the workspace, apply a scenario header and the rate limit. Records the clock
+        time of the request in `state` and returns a delay to wait before answering."""
+        with self.backend.workspace(workspace) as (conn, ws):
+            now = state["at"] = ws.now
+            if face.request_id_header:
+                extra_headers[face.request_id_header] = "req_" + self.backend.new_token(
+                    conn, ws, "request-id", 24)
+            header = _header(scope, scenarios.HEADER)
+            scenario = scenarios.parse_header(header) if header else None
+            windows = self._windows(face, ws.settings)
+            if windows:
+                try:
+                    verdict = ratelimit.hit(conn, workspace, face.name, windows, now)
+                except SandboxError as err:
+                    extra_headers.update(err.headers)
+                    raise
+                extra_headers.update(verdict.headers())
+        if scenario is None:
+            return 0.0
+        err = scenario.error()
+        if err is not None:
+            extra_headers.update(err.headers)
+            raise err
+        return scenario.delay or 0.0
+
+    def _windows(self, face: VendorFace, ws_settings: dict[str, Any]) -> tuple[Any, ...]:
+        mode = ws_settings.get("rate_limits", self.backend.settings.rate_limits)
+        if mode == "off" or not face.rate_limits:
+            return ()
+        plans = ws_settings.get("rate_plans", {})
+        plan = plans.get(face.name, face.default_rate_plan)
+        return face.rate_limits.get(plan, next(iter(face.rate_limits.values())))
+
+    def _journal(self, face: VendorFace, workspace: str, scope: Scope, status: int,
+                 body: bytes, size: int, at: float) -> None:
+        ext = scope.get("extensions", {})
+        error = ext.get(ERROR_KEY)
+        operation_id = (ext.get(ROUTING) or {}).get("operation_id")
+        try:
+            with self.backend.store.begin() as conn:
+                journal.record_request(
+                    conn, workspace=workspace, at=at, vendor=face.name,
+                    operation_id=operation_id, method=scope["method"], path=scope["path"],
+                    query=scope.get("query_string", b"").decode("latin-1"), status=status,
+                    body=journal.clip(body, size) if body else None,
+                    errors=[error] if error else None)
+        except Exception:  # the journal must never turn an answer into a failure
+            import logging
+
+            logging.getLogger("sandbox").exception("journal write failed")
+
+
+def _content_length(scope: Scope) -> int | None:
+    raw = _header(scope, "content-length")
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+def _header(scope: Scope, name: str) -> str | None:
+    target = name.encode()
+    for key, value in scope.get("headers", []):
+        if key == target:
+            return str(value.decode("latin-1"))
+    return None

@@ -1,0 +1,290 @@
+"""InboxApp face (openapi/inboxapp.yaml): import jobs into lists, adding leads to lists and
+campaigns, in InboxApp's shapes and error envelope."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from sandbox.core import jobs, lists
+from sandbox.core import store as t
+from sandbox.core.backend import current
+from sandbox.core.clock import iso
+from sandbox.core.errors import Conflict, InvalidRequest, SandboxError, Unprocessable
+from sandbox.core.fakes import faker_for, is_resolvable_username, x_profile
+from sandbox.core.imports import (
+    ImportPolicy,
+    count_csv_rows,
+    csv_header,
+    encode_jsonl,
+    is_fail_value,
+)
+from sandbox.core.jobs import ResolveContext
+
+VENDOR = "inboxapp"
+# Generic lifecycle names are InboxApp's own.
+STATUS_NAMES = {s: s for s in jobs.STATUSES if s != "created"}
+ERROR_CODES = {400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN",
+               404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "CONFLICT",
+               413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+               422: "UNPROCESSABLE_ENTITY", 429: "RATE_LIMITED", 500: "INTERNAL_ERROR",
+               503: "SERVICE_UNAVAILABLE"}
+# Profile columns a CSV can map to, besides the list's custom columns.
+BUILTIN_COLUMNS = ("username", "platformId", "externalId", "displayName", "bio", "location",
+                   "websiteUrl")
+_DIGITS = re.compile(r"^[0-9]{1,20}$")
+_EXTERNAL_ID = re.compile(r"^[0-9a-z]{20,30}$")
+# Platform ids starting with these digits resolve to suspended / deleted accounts.
+SUSPENDED_ID_PREFIX, DELETED_ID_PREFIX = "999", "888"
+MERGE_POLICY = {"overwrite": "overwrite", "merge": "merge", "skip": "skip"}
+
+
+def error_body(err: SandboxError) -> dict[str, Any]:
+    code = err.extra.get("vendor_code") or ERROR_CODES.get(err.status, "ERROR")
+    if err.status == 400 and err.code == "malformed_body":
+        code = "BAD_REQUEST"
+    body: dict[str, Any] = {"code": code, "message": err.message, "status": err.status}
+    if err.field:
+        body["field"] = err.field
+    return {"error": body}
+
+
+# ---- row resolution (usernames and ids -> X profiles) ------------------------------------
+
+def resolve_profile(row: dict[str, Any], ctx: ResolveContext) -> dict[str, Any]:
+    """Turn an identifier row into the Prospect stored in the list; unresolvable identifiers
+    (invalid, suspended, deleted) are marked so the row counts as failed."""
+    username = str(row.get("username") or "").strip().lstrip("@")
+    platform_id = str(row.get("platformId") or "").strip()
+    if is_fail_value(username):
+        return {"platformId": username}
+    columns = {k: v for k, v in row.items() if k not in BUILTIN_COLUMNS}
+    if platform_id:
+        if not _DIGITS.match(platform_id):
+            return {"__unresolvable__": f"'{platform_id}' is not a valid platform id"}
+        if platform_id.startswith(SUSPENDED_ID_PREFIX):
+            return {"__unresolvable__": f"account {platform_id} is suspended"}
+        if platform_id.startswith(DELETED_ID_PREFIX):
+            return {"__unresolvable__": f"account {platform_id} is deleted"}
+        profile = x_profile(ctx.seed, ctx.workspace, platform_id=platform_id, now=ctx.at)
+    elif username:
+        if not is_resolvable_username(username):
+            state = ("suspended" if username.lower().startswith("suspended_") else
+                     "deleted" if username.lower().startswith("deleted_") else "invalid")
+            return {"__unresolvable__": f"@{username} is {state}"}
+        profile = x_profile(ctx.seed, ctx.workspace, username=username, now=ctx.at)
+    else:
+        return {"__unresolvable__": "row has no username or platformId"}
+    for name in ("displayName", "bio", "location", "websiteUrl"):
+        if row.get(name):
+            profile[name] = row[name]
+    if columns:
+        profile["columns"] = columns
+    return profile
+
+
+jobs.RESOLVERS["inboxapp.profile"] = resolve_profile
+
+
+def _policy(merge: str = "skip") -> ImportPolicy:
+    return ImportPolicy(key_fields=("platformId",), on_existing=MERGE_POLICY[merge],  # type: ignore[arg-type]
+                        email_field=None)
+
+
+# ---- answers -----------------------------------------------------------------------------
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    counts = job["counts"]
+    status = job["status"]
+    total_known = job["plan"].get("total_known", True) or (
+        status not in {"queued", "starting"} and job["running_from"] is not None)
+    return {
+        "id": job["id"],
+        "type": job["kind"],
+        "status": STATUS_NAMES.get(status, status),
+        "totalCount": job["total"] if total_known else None,
+        "processedCount": job["processed"],
+        "addedCount": counts["added"],
+        "skippedCount": counts["skipped"] + counts["updated"] + counts["unchanged"]
+        + counts["blocked"],
+        "failedCount": counts["failed"],
+        "error": job["error"],
+        "createdAt": iso(job["created_at"]),
+        "updatedAt": iso(job["updated_at"]) if job["updated_at"] is not None else None,
+        "completedAt": iso(job["completed_at"]) if job["completed_at"] is not None else None,
+    }
+
+
+# ---- handlers ----------------------------------------------------------------------------
+
+async def create_import_job(list_id: str, body: dict[str, Any], user: str) -> dict[str, Any]:
+    backend = current()
+    data = body["data"]
+    kind = data["type"]
+    with backend.workspace(user) as (conn, ws):
+        target = lists.get(conn, ws.id, VENDOR, list_id)
+        job_id = backend.new_cuid(conn, ws, "inboxapp-job")
+        plan: dict[str, Any] = {"resolve": "inboxapp.profile", "total_known": kind == "csv"}
+        extra: dict[str, Any] = {}
+        if kind == "csv":
+            fmt, content, offset, total = "csv", data["content"], 0, 0
+            header, offset = csv_header(content)
+            mapping = _column_mapping(data.get("columnMapping"), header, target)
+            plan.update(csv_header=header, csv_mapping=mapping)
+            total = count_csv_rows(content, offset)
+            policy = _policy(data.get("mergeStrategy", "overwrite"))
+            extra["fileName"] = data.get("fileName")
+        else:
+            source = data.get("username") or data.get("postUrl") or data.get("postId")
+            fake = faker_for(ws.seed, ws.id, kind, source)
+            available = fake.random_int(40, 400)
+            count = min(available, int(data.get("maxCount") or available))
+            rows: list[dict[str, Any]] = [
+                {"username": name}
+                for name in _audience_names(ws.seed, ws.id, kind, str(source), count)]
+            if isinstance(source, str) and is_fail_value(source):
+                rows.insert(len(rows) // 2, {"username": source})
+            fmt, content, offset, total = "jsonl", encode_jsonl(rows), 0, len(rows)
+            policy = _policy("skip")
+            extra["source"] = source
+        pk = jobs.create(conn, workspace=ws.id, vendor=VENDOR, job_id=job_id,
+                         list_pk=target["pk"], kind=kind, now=ws.now, source_format=fmt,
+                         content=content, offset=offset, total=total, policy=policy,
+                         pacing=ws.pacing(VENDOR, kind), plan=plan, extra=extra)
+        backend.settle(conn, ws)
+        return job_view(jobs.get_by_pk(conn, pk))
+
+
+def _audience_names(seed: int, workspace: str, kind: str, source: str, count: int) -> list[str]:
+    fake = faker_for(seed, workspace, "audience", kind, source)
+    names: list[str] = []
+    seen: set[str] = set()
+    i = 0
+    while len(names) < count:
+        i += 1
+        name = re.sub(r"[^a-z0-9_]", "", fake.user_name().lower())[:12] + str(i % 100)
+        if name not in seen and is_resolvable_username(name):
+            seen.add(name)
+            names.append(name)
+    return names
+
+
+def _column_mapping(mapping: list[dict[str, str]] | None, header: list[str],
+                    target: dict[str, Any]) -> dict[str, str]:
+    custom = {c["id"] for c in target["data"].get("columns", [])}
+    known = set(BUILTIN_COLUMNS) | custom
+    if not mapping:
+        # No mapping: headers that name a known column map to it.
+        result = {h: h for h in header if h in known}
+    else:
+        result = {}
+        for i, item in enumerate(mapping):
+            if item["csvHeader"] not in header:
+                raise Unprocessable(f"data.columnMapping[{i}].csvHeader: '{item['csvHeader']}' "
+                                    "is not a header of the CSV",
+                                    field=f"data.columnMapping[{i}].csvHeader", rule="header")
+            if item["targetColumnId"] not in known:
+                raise Unprocessable(
+                    f"data.columnMapping[{i}].targetColumnId: '{item['targetColumnId']}' is not a "
+                    f"column of list '{target['id']}' (known: {', '.join(sorted(known))})",
+                    field=f"data.columnMapping[{i}].targetColumnId", rule="column")
+            result[item["csvHeader"]] = item["targetColumnId"]
+    if not {"username", "platformId"} & set(result.values()):
+        raise Unprocessable("data.columnMapping: map a CSV column to 'username' or 'platformId' "
+                            "so that each row identifies an X account",
+                            field="data.columnMapping", rule="identifier")
+    return result
+
+
+async def list_import_jobs(list_id: str, user: str, status: list[str] | None = None,
+                           cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+    backend = current()
+    with backend.workspace(user) as (conn, ws):
+        target = lists.get(conn, ws.id, VENDOR, list_id)
+        q = select(t.jobs).where(t.jobs.c.workspace == ws.id, t.jobs.c.vendor == VENDOR,
+                                 t.jobs.c.list_pk == target["pk"])
+        if status:
+            q = q.where(t.jobs.c.status.in_(status))
+        if cursor:
+            after = conn.execute(select(t.jobs.c.pk).where(
+                t.jobs.c.workspace == ws.id, t.jobs.c.vendor == VENDOR,
+                t.jobs.c.id == cursor)).scalar()
+            if after is None:
+                raise InvalidRequest(f"cursor: '{cursor}' is not a cursor of this list",
+                                     field="cursor", rule="cursor")
+            q = q.where(t.jobs.c.pk < after)
+        rows = [dict(r) for r in conn.execute(
+            q.order_by(t.jobs.c.pk.desc()).limit(limit + 1)).mappings()]
+        page = rows[:limit]
+        return {"data": [job_view(r) for r in page],
+                "nextCursor": page[-1]["id"] if len(rows) > limit else None}
+
+
+async def cancel_import_job(list_id: str, import_job_id: str, user: str,
+                            body: dict[str, Any] | None = None) -> dict[str, Any]:
+    backend = current()
+    with backend.workspace(user) as (conn, ws):
+        target = lists.get(conn, ws.id, VENDOR, list_id)
+        job = jobs.find(conn, ws.id, VENDOR, import_job_id, target["pk"])
+        if job["status"] not in {"queued", "running"}:
+            raise Conflict(f"import job '{import_job_id}' is {job['status']}: only queued or "
+                           "running jobs can be canceled", field="importJobId",
+                           rule="status", vendor_code="IMPORT_JOB_NOT_CANCELABLE")
+        return job_view(jobs.force(conn, job, "canceled", at=ws.now, seed=ws.seed))
+
+
+async def add_list_leads(list_id: str, body: dict[str, Any], user: str) -> dict[str, Any]:
+    backend = current()
+    ids = list(body["platformIds"])
+    with backend.workspace(user) as (conn, ws):
+        target = lists.get(conn, ws.id, VENDOR, list_id)
+        job, results = jobs.run_now(
+            conn, workspace=ws.id, seed=ws.seed, at=ws.now, vendor=VENDOR,
+            job_id=backend.new_cuid(conn, ws, "inboxapp-job"), list_pk=target["pk"],
+            kind="leads", source_format="jsonl",
+            content=encode_jsonl([{"platformId": i} for i in ids]), offset=0, total=len(ids),
+            policy=_policy("skip"), plan={"resolve": "inboxapp.profile"})
+        out: dict[str, list[str]] = {"added": [], "skipped": [], "failed": []}
+        for res in results:
+            bucket = {"added": "added", "failed": "failed"}.get(res.outcome, "skipped")
+            out[bucket].append(ids[res.index])
+        return out
+
+
+async def add_campaign_leads(campaign_id: str, body: dict[str, Any], user: str
+                             ) -> dict[str, Any]:
+    backend = current()
+    with backend.workspace(user) as (conn, ws):
+        campaign = lists.get(conn, ws.id, VENDOR, campaign_id, kind="campaign",
+                             field="campaignId", noun="campaign")
+        rows = [{"platformId": i} for i in body.get("platformIds", [])]
+        rows += [{"username": u} for u in body.get("usernames", [])]
+        rows += [_by_external_id(conn, ws.id, e) for e in body.get("externalIds", [])]
+        for lead in body.get("leads", []):
+            row = ({"platformId": lead["platformId"]} if lead.get("platformId") else
+                   {"username": lead["username"]} if lead.get("username") else
+                   _by_external_id(conn, ws.id, lead.get("externalId", "")))
+            if lead.get("data"):
+                row.update({k: v for k, v in lead["data"].items() if k not in BUILTIN_COLUMNS})
+            rows.append(row)
+        job, results = jobs.run_now(
+            conn, workspace=ws.id, seed=ws.seed, at=ws.now, vendor=VENDOR,
+            job_id=backend.new_cuid(conn, ws, "inboxapp-job"), list_pk=campaign["pk"],
+            kind="campaign-leads", source_format="jsonl", content=encode_jsonl(rows), offset=0,
+            total=len(rows), policy=_policy("skip"), plan={"resolve": "inboxapp.profile"})
+        counts = job["counts"]
+        return {"added": counts["added"], "failed": counts["failed"],
+                "skipped": counts["skipped"] + counts["unchanged"] + counts["updated"]}
+
+
+def _by_external_id(conn: Any, workspace: str, external_id: str) -> dict[str, Any]:
+    """Inbox external ids name prospects the workspace already knows; others cannot resolve."""
+    if _EXTERNAL_ID.match(external_id):
+        for data in conn.execute(select(t.leads.c.data).join(
+                t.lists, t.lists.c.pk == t.leads.c.list_pk).where(
+                t.lists.c.workspace == workspace, t.lists.c.vendor == VENDOR)).scalars():
+            if data.get("externalId") == external_id:
+                return {"platformId": data["platformId"]}
+    return {"__unresolvable__": f"external id '{external_id}' is unknown"}
