@@ -4,7 +4,9 @@ limits with their headers, and the journal entry. Everything else is Connexion's
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +36,9 @@ class Gateway:
         if face is None:
             await self.app(scope, receive, send)
             return
+        query = scope.get("query_string", b"")
+        if b"[" in query or b"%5B" in query or b"%5b" in query:
+            scope["query_string"] = normalise_array_query(query)
         await self._vendor_request(face, scope, receive, send)
 
     def workspace_of(self, face: VendorFace, scope: Scope) -> str | None:
@@ -148,6 +153,20 @@ class Gateway:
             import logging
 
             logging.getLogger("sandbox").exception("journal write failed")
+
+
+_ARRAY_SUFFIX = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<index>[0-9]*)\]$")
+
+
+def normalise_array_query(query: bytes) -> bytes:
+    """`status[]=a&status[]=b` and `status[0]=a&status[1]=b` -> `status=a&status=b`: the
+    encodings InboxApp v1 accepts besides the repeated key (which the specs declare)."""
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    out = []
+    for name, value in pairs:
+        m = _ARRAY_SUFFIX.match(name)
+        out.append((m.group("name") if m else name, value))
+    return urlencode(out).encode("latin-1")
 
 
 def _content_length(scope: Scope) -> int | None:
