@@ -3,6 +3,7 @@ vendor (and, in strict mode, listed); its workspace is the key itself."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from sandbox.core.backend import current
@@ -28,3 +29,25 @@ def bearer_info(token: str, request: Any = None) -> dict[str, Any]:
 def api_key_info(api_key: str, required_scopes: Any = None, request: Any = None
                  ) -> dict[str, Any]:
     return _accept(api_key, request)
+
+
+# ---- control API (--control-token) --------------------------------------------------------
+
+def control_bearer_info(token: str, request: Any = None) -> dict[str, Any]:
+    """The control API's token: anything goes when the server has none configured."""
+    expected = current().settings.control_token
+    if expected and not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized("invalid control token (see --control-token)",
+                           field="authorization", rule="control_token")
+    return {"sub": "control", "scope": []}
+
+
+def control_token_info(api_key: str, required_scopes: Any = None, request: Any = None
+                       ) -> dict[str, Any]:
+    return control_bearer_info(api_key, request)
+
+
+def control_security(spec: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """Without a control token the control API is open: drop its security requirement, since
+    Connexion answers 401 to a request that carries no credentials at all."""
+    return spec if token else {**spec, "security": []}

@@ -31,8 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--webhook-allow", action="append", default=None,
                        help="host webhooks may be delivered to besides loopback (repeatable)")
     serve.add_argument("--max-workspaces", type=int, help="cap on live workspaces (LRU evicted)")
+    serve.add_argument("--body-timeout", type=float,
+                       help="seconds a request body may take to arrive (default 30; then 408)")
     serve.add_argument("--log-level", default="warning")
     sub.add_parser("check", help="validate the OpenAPI specs and fixture files")
+    sub.add_parser("assumptions", help="print the specs' x-sandbox-assumed choices (Markdown)")
     return parser
 
 
@@ -40,13 +43,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return check()
+    if args.command == "assumptions":
+        from sandbox.assumptions import markdown
+
+        print(markdown(Settings.from_env().spec_dir))
+        return 0
     return serve(args)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name, None) for name in (
         "host", "port", "db_url", "seed", "auth", "keys_file", "rate_limits", "clock_start",
-        "clock_mode", "control_token", "max_workspaces")}
+        "clock_mode", "control_token", "max_workspaces", "body_timeout")}
     if args.webhook_allow:
         overrides["webhook_allow"] = tuple(args.webhook_allow)
     return Settings.from_env(**overrides)
@@ -73,8 +81,12 @@ def serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     app = create_app(settings)
     print(banner(settings), flush=True)
+    from sandbox.http.server import protocol_class
+
+    # Idle connections close after 5 s, request heads are due within 10 s, bodies within
+    # --body-timeout: slow or silent clients cannot use up the 1000 connection slots.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                timeout_keep_alive=5, limit_concurrency=1000)
+                timeout_keep_alive=5, limit_concurrency=1000, http=protocol_class())
     return 0
 
 

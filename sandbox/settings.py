@@ -32,6 +32,9 @@ class Settings:
     webhook_allow: tuple[str, ...] = ()
     max_workspaces: int = 10_000
     idle_workspace_seconds: int = 24 * 3600
+    # A request body must arrive within this many seconds of the request head (else 408): a
+    # client trickling a body in (slowloris) cannot hold a request open.
+    body_timeout: float = 30.0
     # Connexion's response validation: on in tests so the fake cannot drift from its contract.
     validate_responses: bool = False
     background_ticker: bool = True
@@ -58,6 +61,8 @@ class Settings:
 def _coerce(name: str, raw: str) -> object:
     if name in {"port", "seed", "max_workspaces", "idle_workspace_seconds"}:
         return int(raw)
+    if name == "body_timeout":
+        return float(raw)
     if name in {"validate_responses", "background_ticker"}:
         return raw.lower() in {"1", "true", "yes", "on"}
     if name == "webhook_allow":

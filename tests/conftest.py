@@ -22,9 +22,17 @@ def settings() -> Settings:
                     background_ticker=False)
 
 
+_APPS: dict[Settings, Any] = {}
+
+
 @pytest.fixture
 def app(settings: Settings) -> Any:
-    return create_app(settings)
+    """One app per distinct Settings for the whole run: building an app parses five specs,
+    and every test works in its own workspace (`key`), which isolates it completely. Tests
+    that need a brand-new app (restarts, determinism) call create_app themselves."""
+    if settings not in _APPS:
+        _APPS[settings] = create_app(settings)
+    return _APPS[settings]
 
 
 @pytest.fixture

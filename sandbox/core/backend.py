@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from sandbox.core import jobs, workspaces
+from sandbox.core import jobs, webhooks, workspaces
 from sandbox.core.clock import Clock
 from sandbox.core.errors import Conflict, NotFound, Unauthorized
 from sandbox.core.fixtures import load_dir
@@ -37,7 +37,7 @@ class Backend:
         self.store = Store(settings.db_url)
         self.fixtures = load_dir(settings.fixture_dir)
         self.allowed_keys = _load_keys(settings.keys_file) if settings.auth == "strict" else None
-        self.job_finished_hooks: list[JobFinishedHook] = []
+        self.job_finished_hooks: list[JobFinishedHook] = [webhooks.on_job_finished]
 
     def activate(self) -> None:
         _current.set(self)

@@ -46,6 +46,10 @@ class MethodNotAllowed(SandboxError):
     status, code = 405, "method_not_allowed"
 
 
+class RequestTimeout(SandboxError):
+    status, code = 408, "request_timeout"
+
+
 class Conflict(SandboxError):
     status, code = 409, "conflict"
 
@@ -76,7 +80,8 @@ class Unavailable(SandboxError):
 
 BY_STATUS: dict[int, type[SandboxError]] = {
     cls.status: cls
-    for cls in (InvalidRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
+    for cls in (InvalidRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed,
+                RequestTimeout, Conflict,
                 PayloadTooLarge, UnsupportedMediaType, Unprocessable, RateLimited, Internal,
                 Unavailable)
 }

@@ -14,6 +14,10 @@ from sandbox.core.ids import cuid, seed_int
 # Usernames that resolve to accounts which cannot be imported: suspended, deleted, invalid.
 UNRESOLVABLE_PREFIXES = ("suspended_", "deleted_", "invalid_")
 _HANDLE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+# Accounts were created between 2008-01-01 and 2024-07-01 (UTC): a fixed range, so that an
+# account looks the same whenever it is resolved; only firstSeenAt/lastUpdatedAt follow the clock.
+_ACCOUNTS_FROM = 1_199_145_600
+_ACCOUNTS_SPAN = 1_719_792_000 - _ACCOUNTS_FROM
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +69,7 @@ def x_profile(seed: int, workspace: str, *, username: str | None = None,
     pid = platform_id or str(1_000_000_000_000_000_000 + seed_int("pid", key) % 10**18)
     business = fake.random_int(0, 9) == 0
     site = re.sub(r"[^a-z0-9]+", "", fake.company().lower())[:18] + ".com"
-    created = now - fake.random_int(200, 5000) * 86400
+    created = min(_ACCOUNTS_FROM + fake.random_int(0, _ACCOUNTS_SPAN), now - 86400)
     return {
         "platform": "twitter",
         "platformId": pid,
@@ -96,7 +100,7 @@ def audience(seed: int, workspace: str, source: str, count: int, now: float
              ) -> list[dict[str, Any]]:
     """`count` distinct fake followers (or likers) of a target account or post."""
     fake = faker_for(seed, workspace, "audience", source)
-    out = []
+    out: list[dict[str, Any]] = []
     seen: set[str] = set()
     i = 0
     while len(out) < count:

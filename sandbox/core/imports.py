@@ -40,13 +40,17 @@ class ImportPolicy:
     invalid_email: Literal["fail", "count"] = "fail"
     check_block_list: bool = False
     tags: tuple[str, ...] = ()
+    # Fields an existing lead keeps whatever a row says (e.g. when a profile was first seen).
+    keep: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ImportPolicy:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in data.items()}
+        return cls(**values)
 
 
 @dataclass
@@ -91,7 +95,18 @@ def csv_header(content: str, has_header: bool = True) -> tuple[list[str], int]:
 
 
 def count_csv_rows(content: str, offset: int) -> int:
-    return sum(1 for row in csv.reader(io.StringIO(content[offset:])) if row)
+    """Data rows from `offset`, counted exactly as `read_rows` will read them (blank records,
+    including lines of empty cells such as `,,`, are not rows), so a job's total is reachable."""
+    text = content[offset:]
+    if '"' not in text and text.count("\r") == text.count("\r\n"):
+        # Nothing quoted: one record per line, blank when only commas and spaces remain. Five
+        # times faster than the csv module on a 20 MB upload answered inside the request.
+        return sum(1 for line in text.split("\n") if line.replace(",", "").strip())
+    return sum(1 for row in csv.reader(io.StringIO(text)) if not _blank(row))
+
+
+def _blank(record: list[str]) -> bool:
+    return all(not c.strip() for c in record)
 
 
 def count_jsonl_rows(content: str) -> int:
@@ -138,7 +153,7 @@ def read_rows(fmt: str, content: str, offset: int, count: int, plan: dict[str, A
     lines = _OffsetLines(content, offset)
     reader = csv.reader(lines)
     for record in reader:
-        if not record or all(not c.strip() for c in record):
+        if _blank(record):
             continue
         row: dict[str, Any] = {}
         for name, value in zip(header, record, strict=False):
@@ -195,7 +210,9 @@ def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListSta
     if "__csv_error__" in row:
         return RowResult(index, "failed", None, "invalid_row", row.pop("__csv_error__")), None
     if "__unresolvable__" in row:
-        return RowResult(index, "failed", None, "unresolvable", row.pop("__unresolvable__")), None
+        # A resolver may name the failure (`__error_code__`); the vendor shows that code.
+        code = str(row.pop("__error_code__", "unresolvable"))
+        return RowResult(index, "failed", None, code, row.pop("__unresolvable__")), None
     key = row_key(policy, row)
     magic = next((str(v) for v in (key, row.get("username"), row.get("email"), row.get("Email"))
                   if isinstance(v, str) and is_fail_value(v)), None)
@@ -231,7 +248,7 @@ def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListSta
         alt = row.get(policy.alt_key_field)
         if alt:
             existing_key = state.by_alt.get(normalise(policy.alt_key_field, alt))
-    flags = {"invalid_email": invalid_email, "invalid_sms": invalid_sms}
+    flags: dict[str, Any] = {"invalid_email": invalid_email, "invalid_sms": invalid_sms}
     if existing_key is None:
         state.by_key[key] = row
         state.inserts[key] = row
@@ -245,9 +262,8 @@ def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListSta
     if policy.on_existing == "overwrite":
         merged = {**row}
     else:
-        merged = {**current, **{k: v for k, v in row.items() if v not in (None, "")}}
-        if policy.on_existing == "merge":
-            merged = {**row, **{k: v for k, v in current.items() if v not in (None, "")}}
+        merged = _combine(current, row, fill_only=policy.on_existing == "merge")
+    merged.update({f: current[f] for f in policy.keep if f in current})
     if merged == current and policy.on_existing in {"update_if_changed", "merge"}:
         return RowResult(index, "unchanged", existing_key, **flags), None
     state.by_key[existing_key] = merged
@@ -256,3 +272,20 @@ def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListSta
     else:
         state.updates[existing_key] = merged
     return RowResult(index, "updated", existing_key, **flags), merged
+
+
+def _combine(current: dict[str, Any], row: dict[str, Any], *, fill_only: bool
+             ) -> dict[str, Any]:
+    """The row's non-empty values over the lead's (`fill_only`: only where the lead has none).
+    Nested objects (custom columns) combine field by field, so a row naming some columns
+    leaves the others alone."""
+    out = dict(current)
+    for name, value in row.items():
+        if value in (None, ""):
+            continue
+        mine = out.get(name)
+        if isinstance(mine, dict) and isinstance(value, dict):
+            out[name] = _combine(mine, value, fill_only=fill_only)
+        elif not fill_only or mine in (None, ""):
+            out[name] = value
+    return out

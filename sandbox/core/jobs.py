@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from sandbox.core import store as t
+from sandbox.core.clock import quantise
 from sandbox.core.errors import Conflict, NotFound
 from sandbox.core.imports import ImportPolicy, ListState, RowResult, decide, normalise, read_rows
 
@@ -38,6 +39,11 @@ FORCED_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 MAX_ROWS_PER_BATCH = 20_000
+US = 1_000_000  # microseconds per second: the clock's resolution
+# `due_at` of a job the clock will not move (created, paused, final); an instant, not NULL, so
+# the due-jobs index never has to skip over finished jobs.
+NEVER = 1e18
+DUE_SLACK = 2 / US
 MAX_ROW_ERRORS = 1000
 COUNT_NAMES = ("added", "updated", "unchanged", "skipped", "blocked", "failed",
                "invalid_email", "invalid_sms")
@@ -83,11 +89,12 @@ def create(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_p
         workspace=workspace, vendor=vendor, id=job_id, list_pk=list_pk, kind=kind,
         status="created", plan=full_plan, total=total, processed=0, counts=new_counts(),
         row_errors=[], created_at=now, updated_at=now, source_offset=offset,
-        extra=extra or {})
-    pk = int(conn.execute(insert(t.jobs).values(**values)).inserted_primary_key[0])
-    conn.execute(insert(t.job_sources).values(job_pk=pk, format=source_format, content=content))
+        extra=extra or {}, due_at=NEVER)
     if pacing is not None:
-        start(conn, pk, now=now, pacing=pacing)
+        # What `start` would write, in the same INSERT (one statement instead of three).
+        values.update(_queued(full_plan, now=now, pacing=pacing))
+    pk = int(conn.execute(insert(t.jobs).values(**values).returning(t.jobs.c.pk)).scalar_one())
+    conn.execute(insert(t.job_sources).values(job_pk=pk, format=source_format, content=content))
     return pk
 
 
@@ -102,12 +109,17 @@ def append_rows(conn: Connection, job_pk: int, rows_jsonl: str, added: int) -> N
 
 
 def start(conn: Connection, job_pk: int, *, now: float, pacing: Pacing) -> None:
-    queued_until = now + pacing.queue_wait
     row = get_by_pk(conn, job_pk)
-    plan = {**row["plan"], "rate": pacing.rows_per_second}
     conn.execute(update(t.jobs).where(t.jobs.c.pk == job_pk).values(
-        status="queued", queued_until=queued_until,
-        running_from=queued_until + pacing.start_delay, updated_at=now, plan=plan))
+        **_queued(row["plan"], now=now, pacing=pacing)))
+
+
+def _queued(plan: dict[str, Any], *, now: float, pacing: Pacing) -> dict[str, Any]:
+    queued_until = quantise(now + pacing.queue_wait)
+    return dict(status="queued", queued_until=queued_until,
+                running_from=quantise(queued_until + pacing.start_delay), updated_at=now,
+                plan={**plan, "rate": pacing.rows_per_second},
+                due_at=queued_until - DUE_SLACK)
 
 
 def get_by_pk(conn: Connection, pk: int) -> dict[str, Any]:
@@ -138,22 +150,43 @@ def find_any_vendor(conn: Connection, workspace: str, job_id: str) -> dict[str, 
 
 # ---- time --------------------------------------------------------------------------------
 
+def _elapsed_us(job: dict[str, Any], at: float) -> int:
+    return round((at - float(job["running_from"])) * US)
+
+
+def _offset_us(rate: float, rows: int) -> int:
+    """Microseconds after `running_from` at which the first `rows` rows are all due."""
+    return math.ceil(rows * US / rate)
+
+
 def due_count(job: dict[str, Any], at: float) -> int:
-    """How many rows the clock has made due by `at` (ignoring failure)."""
-    running_from = job["running_from"]
-    if running_from is None or at < running_from:
+    """How many rows the clock has made due by `at` (ignoring failure).
+
+    Computed in whole microseconds (the clock's resolution), never by flooring a product of
+    epoch-sized floats: row i is due exactly when `row_due_at(job, i)` is reached."""
+    if job["running_from"] is None:
         return 0
+    elapsed = _elapsed_us(job, at)
+    if elapsed < 0:
+        return 0
+    total = int(job["total"])
     rate = job["plan"].get("rate")
     if rate is None:
-        return int(job["total"])
-    return min(int(job["total"]), math.floor((at - running_from) * rate + 1e-9))
+        return total
+    n = min(total, math.floor(elapsed * rate / US))
+    # The float estimate can be one off at an exact boundary; the offsets decide.
+    while n < total and _offset_us(rate, n + 1) <= elapsed:
+        n += 1
+    while n > 0 and _offset_us(rate, n) > elapsed:
+        n -= 1
+    return n
 
 
 def row_due_at(job: dict[str, Any], index: int) -> float:
     rate = job["plan"].get("rate")
     if rate is None:
         return float(job["running_from"])
-    return float(job["running_from"]) + (index + 1) / rate
+    return quantise(float(job["running_from"]) + _offset_us(rate, index + 1) / US)
 
 
 def next_due(job: dict[str, Any]) -> float | None:
@@ -166,6 +199,16 @@ def next_due(job: dict[str, Any]) -> float | None:
     if status == "running":
         return row_due_at(job, int(job["processed"]))
     return None
+
+
+def due_at(job: dict[str, Any]) -> float:
+    """The `due_at` column of a job: a hair before `next_due` (settling a job early finds
+    nothing to do; settling it late would change what a request at that instant sees), or NEVER.
+    A running job with every row processed is due at once: settling completes it."""
+    if job["status"] == "running" and int(job["processed"]) >= int(job["total"]):
+        return float(job["running_from"]) - DUE_SLACK
+    instant = next_due(job)
+    return NEVER if instant is None else instant - DUE_SLACK
 
 
 def _timeline_status(job: dict[str, Any], at: float) -> str:
@@ -185,8 +228,12 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
            ) -> list[dict[str, Any]]:
     """Apply everything due by `at`. Returns the jobs that reached a final status; `sink`, when
     given, receives every row result by job pk (synchronous imports answer per row)."""
+    at = quantise(at)
+    # Only the jobs that are due (an indexed range): the cost of settling follows the work to
+    # do, not the number of jobs stored. NULL marks a job written without a due time.
     rows = conn.execute(select(t.jobs).where(
-        t.jobs.c.workspace == workspace, t.jobs.c.status.in_(ACTIVE)).order_by(t.jobs.c.pk)
+        t.jobs.c.workspace == workspace,
+        or_(t.jobs.c.due_at <= at, t.jobs.c.due_at.is_(None))).order_by(t.jobs.c.pk)
     ).mappings().all()
     if not rows:
         return []
@@ -194,17 +241,22 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
     by_list: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         job = dict(r)
+        if job["status"] not in ACTIVE:
+            conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(due_at=NEVER))
+            continue
         status = _timeline_status(job, at)
-        if status != job["status"]:
+        # The clock only moves a job forward: settling at an earlier instant changes nothing.
+        if STATUSES.index(status) > STATUSES.index(job["status"]):
             moment = job["queued_until"] if status == "starting" else job["running_from"]
-            if status == "running" and job["status"] == "queued":
-                moment = job["running_from"]
-            conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(
-                status=status, started_at=job["started_at"] or job["queued_until"],
-                updated_at=moment))
             job.update(status=status, started_at=job["started_at"] or job["queued_until"],
                        updated_at=moment)
-        if status == "running":
+            conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(
+                status=status, started_at=job["started_at"], updated_at=moment,
+                due_at=due_at(job)))
+        elif job["due_at"] is None:
+            conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(
+                due_at=due_at(job)))
+        if job["status"] == "running":
             by_list[int(job["list_pk"])].append(job)
     for list_pk, jobs_of_list in by_list.items():
         finished.extend(_settle_list(conn, workspace, list_pk, jobs_of_list, at, seed, sink))
@@ -224,8 +276,9 @@ def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict
             if capped < targets[j["pk"]]:
                 cut = min(cut, row_due_at(j, capped - 1))
         if cut < at:
-            targets = {j["pk"]: min(targets[j["pk"]], max(due_count(j, cut), j["processed"] + 1))
-                       for j in live}
+            # Every job stops at the cut instant (the capped job has rows due by then), so rows
+            # of different jobs are still applied in due-time order across batches.
+            targets = {j["pk"]: min(targets[j["pk"]], due_count(j, cut)) for j in live}
         pending = [j for j in live if targets[j["pk"]] > j["processed"]]
         if not pending:
             break
@@ -262,7 +315,7 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
     batch.sort(key=lambda item: (item[0], item[1], item[2]))
     policies = {j["pk"]: ImportPolicy.from_json(j["plan"]["policy"]) for j in pending}
     state = _load_state(conn, workspace, list_pk, pending, policies, batch)
-    lead_job: dict[str, str] = {}
+    written = _Written()
     failed_jobs: dict[int, tuple[str, float, int]] = {}
     results: dict[int, list[RowResult]] = defaultdict(list)
     for due, pk, index, row, job in batch:
@@ -270,11 +323,15 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
             continue
         result, _stored = decide(policies[pk], index, row, state)
         results[pk].append(result)
-        if result.outcome == "added" and result.key is not None:
-            lead_job[result.key] = job["id"]
+        if result.key is not None and result.outcome in {"added", "updated"}:
+            written.last[result.key] = due
+            if result.outcome == "added":
+                written.by_job[result.key] = job["id"]
+                written.first[result.key] = due
         if result.fail_job:
             failed_jobs[pk] = (result.fail_job, due, index + 1)
-    _write_leads(conn, list_pk, state, lead_job, batch, policies)
+    alt_field = next((p.alt_key_field for p in policies.values() if p.alt_key_field), None)
+    _write_leads(conn, list_pk, state, written, alt_field)
     if sink is not None:
         for pk, found in results.items():
             sink.setdefault(pk, []).extend(found)
@@ -299,7 +356,7 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
         updated = conn.execute(update(t.jobs).where(
             t.jobs.c.pk == job["pk"], t.jobs.c.processed == job["processed"]).values(
             processed=processed, counts=counts, row_errors=errors, updated_at=last_due,
-            source_offset=new_offsets[job["pk"]]))
+            source_offset=new_offsets[job["pk"]], due_at=due_at({**job, "processed": processed})))
         if updated.rowcount != 1:
             raise Conflict("the job was settled concurrently; retry")
         job.update(processed=processed, counts=counts, row_errors=errors, updated_at=last_due,
@@ -352,47 +409,44 @@ def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[
         vendor = jobs[0]["vendor"]
         state.blocked = frozenset(
             v.lower() for v in conn.execute(select(t.block_list.c.value).where(
-                t.block_list.c.workspace == workspace, t.block_list.c.vendor == vendor)
+                t.block_list.c.workspace == workspace, t.block_list.c.vendor == vendor,
+                # An entry scoped to a client (Smartlead) blocks only that client's campaigns;
+                # imports carry no client, so only global entries apply to them.
+                t.block_list.c.client_id.is_(None))
             ).scalars())
     del alt_field
     return state
 
 
-def _write_leads(conn: Connection, list_pk: int, state: ListState, lead_job: dict[str, str],
-                 batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any]]],
-                 policies: dict[int, ImportPolicy]) -> None:
-    if not state.inserts and not state.updates:
-        return
-    first_due: dict[str, float] = {}
-    last_due: dict[str, float] = {}
-    alt_field: str | None = None
-    for due, pk, _i, row, _job in batch:
-        policy = policies[pk]
-        alt_field = alt_field or policy.alt_key_field
-        from sandbox.core.imports import row_key
+@dataclass
+class _Written:
+    """Per lead key: the job that added it and the instants of its first and last write."""
 
-        key = row_key(policy, row)
-        if key:
-            first_due.setdefault(key, due)
-            last_due[key] = due
+    by_job: dict[str, str] = field(default_factory=dict)
+    first: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+
+
+def _write_leads(conn: Connection, list_pk: int, state: ListState, written: _Written,
+                 alt_field: str | None) -> None:
     if state.inserts:
         conn.execute(insert(t.leads), [
             {"list_pk": list_pk, "key": key, "data": data,
              "alt_key": normalise(alt_field, data[alt_field])
              if alt_field and data.get(alt_field) else None,
-             "created_at": first_due.get(key, 0.0), "updated_at": last_due.get(key, 0.0),
-             "job_id": lead_job.get(key)}
+             "created_at": written.first[key], "updated_at": written.last[key],
+             "job_id": written.by_job.get(key)}
             for key, data in state.inserts.items()])
     for key, data in state.updates.items():
         conn.execute(update(t.leads).where(t.leads.c.list_pk == list_pk, t.leads.c.key == key)
-                     .values(data=data, updated_at=last_due.get(key, 0.0)))
+                     .values(data=data, updated_at=written.last[key]))
 
 
 def _finish(conn: Connection, job: dict[str, Any], status: str, error: str | None,
             at: float) -> None:
     conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(
-        status=status, error=error, completed_at=at, updated_at=at))
-    job.update(status=status, error=error, completed_at=at, updated_at=at)
+        status=status, error=error, completed_at=at, updated_at=at, due_at=NEVER))
+    job.update(status=status, error=error, completed_at=at, updated_at=at, due_at=NEVER)
 
 
 def run_now(conn: Connection, *, workspace: str, seed: int, at: float, **create_args: Any
@@ -415,6 +469,7 @@ def legal_targets(status: str) -> list[str]:
 def force(conn: Connection, job: dict[str, Any], to: str, *, at: float, seed: int,
           error: str | None = None, pacing: Pacing | None = None) -> dict[str, Any]:
     """Apply a transition a test or an endpoint asked for (after settling to `at`)."""
+    at = quantise(at)
     status = job["status"]
     if to not in FORCED_TRANSITIONS.get(status, frozenset()):
         raise Conflict(f"cannot move a job from '{status}' to '{to}'",
@@ -424,23 +479,28 @@ def force(conn: Connection, job: dict[str, Any], to: str, *, at: float, seed: in
         start(conn, pk, now=at, pacing=pacing or Pacing())
     elif to == "paused":
         conn.execute(update(t.jobs).where(t.jobs.c.pk == pk).values(
-            status="paused", updated_at=at, extra={**job["extra"], "paused_from": status}))
+            status="paused", updated_at=at, extra={**job["extra"], "paused_from": status},
+            due_at=NEVER))
     elif to in {"running", "starting"}:
         rate = job["plan"].get("rate")
-        running_from = at if not rate else at - job["processed"] / rate
-        if to == "starting":
-            running_from = at + 1.0
+        # Resume where it stopped: the next row is due one row-interval after (re)starting.
+        resume_at = at + 1.0 if to == "starting" else at
+        done = _offset_us(rate, int(job["processed"])) / US if rate else 0.0
+        running_from = quantise(resume_at - done)
         conn.execute(update(t.jobs).where(t.jobs.c.pk == pk).values(
             status=to, queued_until=min(at, job["queued_until"] or at),
-            running_from=running_from, started_at=job["started_at"] or at, updated_at=at))
+            running_from=running_from, started_at=job["started_at"] or at, updated_at=at,
+            due_at=due_at({**job, "status": to, "running_from": running_from})))
     elif to == "completed":
         # Everything left is processed now, as if the importer had caught up at once.
         plan = {**job["plan"], "rate": None}
         conn.execute(update(t.jobs).where(t.jobs.c.pk == pk).values(
             status="running", plan=plan, running_from=at, queued_until=min(
-                at, job["queued_until"] or at), started_at=job["started_at"] or at))
+                at, job["queued_until"] or at), started_at=job["started_at"] or at,
+            due_at=due_at({**job, "status": "running", "plan": plan, "running_from": at})))
         settle(conn, job["workspace"], at, seed)
     else:  # failed | canceled
         conn.execute(update(t.jobs).where(t.jobs.c.pk == pk).values(
-            status=to, error=error if to == "failed" else None, completed_at=at, updated_at=at))
+            status=to, error=error if to == "failed" else None, completed_at=at, updated_at=at,
+            due_at=NEVER))
     return get_by_pk(conn, pk)

@@ -107,9 +107,13 @@ jobs = Table(
     Column("completed_at", Float, nullable=True),
     Column("source_offset", Integer, nullable=False, default=0),
     Column("extra", JSON, nullable=False, default=dict),
+    # When the clock next changes this job by itself (jobs.NEVER when it never will; NULL when
+    # unknown): settling reads only the jobs that are due, whatever else the workspace holds.
+    Column("due_at", Float, nullable=True),
     UniqueConstraint("workspace", "vendor", "id", name="uq_jobs_id"),
     Index("ix_jobs_list", "workspace", "vendor", "list_pk", "pk"),
     Index("ix_jobs_active", "workspace", "status"),
+    Index("ix_jobs_due", "workspace", "due_at"),
 )
 
 # Kept apart from `jobs` so that listing jobs never drags megabytes of CSV along.
@@ -180,6 +184,8 @@ webhooks = Table(
     Column("secret", String(200), nullable=False),
     Column("description", Text, nullable=True),
     Column("created_at", Float, nullable=False),
+    # false registers the subscription but pauses its deliveries (Leadlex `active`).
+    Column("active", Boolean, nullable=False, default=True),
 )
 
 deliveries = Table(

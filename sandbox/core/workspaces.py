@@ -150,7 +150,7 @@ def apply_fixture(conn: Connection, ws: Workspace, doc: dict[str, Any]) -> dict[
             existing = conn.execute(insert(t.lists).values(
                 workspace=ws.id, vendor=vendor, kind=kind, id=list_id, name=spec["name"],
                 description=spec.get("description"), created_at=now,
-                data=spec.get("data", {}), lead_count=0)).inserted_primary_key[0]
+                data=spec.get("data", {}), lead_count=0).returning(t.lists.c.pk)).scalar_one()
             added["lists"] += 1
         leads = list(spec.get("leads", []))
         for i in range(spec.get("fake_leads", 0)):

@@ -32,6 +32,10 @@ def to_sandbox_error(exc: BaseException, method: str = "", path: str = "") -> e.
     if isinstance(exc, OAuthProblem):
         detail = str(exc.detail or "")
         if "No authorization token" in detail or "Missing authorization" in detail:
+            if path.startswith("/__sandbox/"):
+                return e.Unauthorized("missing control token: send 'Authorization: Bearer "
+                                      "<token>' or 'X-Sandbox-Token: <token>'",
+                                      field="authorization", rule="required")
             return e.Unauthorized("missing API key", field="authorization", rule="required")
         return e.Unauthorized("invalid API key", field="authorization", rule="format")
     if isinstance(exc, UnsupportedMediaTypeProblem):
@@ -41,6 +45,10 @@ def to_sandbox_error(exc: BaseException, method: str = "", path: str = "") -> e.
         log.error("response does not conform to the spec: %s", exc.detail)
         return e.Internal(f"the sandbox produced a non-conforming answer: {exc.detail}")
     if isinstance(exc, BadRequestProblem):
+        if exc.detail == "RequestBody is required":
+            # No body at all is unreadable input, like an empty JSON body (see validation.py).
+            return e.MalformedBody("body: request body must not be empty", field="body",
+                                   rule="required")
         return e.InvalidRequest(str(exc.detail or exc.title or "bad request"))
     if isinstance(exc, ProblemException):
         return e.for_status(exc.status or 500, str(exc.detail or exc.title or "error"))
@@ -49,8 +57,10 @@ def to_sandbox_error(exc: BaseException, method: str = "", path: str = "") -> e.
             return e.NotFound(f"{method} {path} is not an endpoint of this API", field="path",
                               rule="route")
         if exc.status_code == 405:
+            # Starlette's 405 carries the `Allow` header RFC 9110 requires: keep it.
             return e.MethodNotAllowed(f"method {method} is not allowed on {path}",
-                                      field="method", rule="method")
+                                      field="method", rule="method",
+                                      headers=dict(exc.headers or {}))
         return e.for_status(exc.status_code, str(exc.detail))
     log.exception("internal error", exc_info=exc)
     return e.Internal("an internal error occurred; the request was not applied")
@@ -83,6 +93,15 @@ def plain_response(err: e.SandboxError) -> Response:
     return response
 
 
+def vendor_status(face: VendorFace, err: e.SandboxError) -> e.SandboxError:
+    """A vendor module's optional STATUS_FOR_CODE (generic code -> HTTP status) re-statuses
+    an error, e.g. Smartlead answers schema violations with 422 where the core says 400."""
+    status = getattr(face.module, "STATUS_FOR_CODE", {}).get(err.code)
+    if status is not None:
+        err.status = status
+    return err
+
+
 def remember(scope: dict[str, Any], err: e.SandboxError) -> None:
     """Leave the rejection on the scope, for the journal."""
     scope.setdefault("extensions", {})[ERROR_KEY] = {
@@ -93,10 +112,15 @@ def remember(scope: dict[str, Any], err: e.SandboxError) -> None:
 def respond(scope: dict[str, Any], exc: BaseException) -> Response:
     path = scope.get("path", "")
     err = to_sandbox_error(exc, scope.get("method", ""), path)
-    remember(scope, err)
     face = face_for_path(path)
+    if face is not None:
+        err = vendor_status(face, err)
+    remember(scope, err)
     headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                for k, v in scope.get("headers", [])}
+    # HTTP/2-style pseudo-headers (no real header can be named so): which request failed, for
+    # envelopes that name it (Which50's ASP.NET errors quote the method and key on the route).
+    headers[":method"], headers[":path"] = scope.get("method", ""), path
     if face is None:
         return plain_response(err)
     return vendor_response(face, err, headers)

@@ -1,5 +1,6 @@
-"""The gateway in front of every vendor request: body-size limit, per-request scenarios, rate
-limits with their headers, and the journal entry. Everything else is Connexion's."""
+"""The gateway in front of every vendor request: body-size limit and body-read deadline,
+per-request scenarios, rate limits with their headers, the `Allow` header of a 405, and the
+journal entry. Everything else is Connexion's."""
 
 from __future__ import annotations
 
@@ -13,25 +14,46 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.core import journal, ratelimit, scenarios
 from sandbox.core.backend import Backend
-from sandbox.core.errors import PayloadTooLarge, SandboxError
+from sandbox.core.errors import PayloadTooLarge, RequestTimeout, SandboxError
 from sandbox.http.errors import ERROR_KEY, respond
 from sandbox.vendors import VendorFace, face_for_path
 
 ROUTING = "connexion_routing"
 DEFAULT_MAX_BODY = 20 * 1024 * 1024
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# (full path pattern, the methods its spec documents), for the `Allow` header of a 405.
+AllowTable = list[tuple[re.Pattern[str], tuple[str, ...]]]
+
+
+def allow_table(prefix: str, spec: dict[str, Any]) -> AllowTable:
+    table: AllowTable = []
+    for path, item in (spec.get("paths") or {}).items():
+        methods = tuple(m.upper() for m in HTTP_METHODS if m in item)
+        pieces = re.split(r"\{[^}/]+\}", prefix + path)
+        table.append((re.compile("^" + "[^/]+".join(map(re.escape, pieces)) + "$"), methods))
+    return table
 
 
 class Gateway:
-    def __init__(self, app: ASGIApp, backend: Backend, max_body: dict[str, int]) -> None:
+    def __init__(self, app: ASGIApp, backend: Backend, max_body: dict[str, int],
+                 allow: AllowTable | None = None) -> None:
         self.app = app
         self.backend = backend
         self.max_body = max_body
+        self.allow = allow or []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         self.backend.activate()
+        # Connexion's routing copies the scope; a shared `extensions` dict is how the operationId
+        # and a rejection reach the journal (uvicorn, unlike the test client, sends none).
+        scope.setdefault("extensions", {})
+        # A body that trickles in (slowloris) must not hold the request forever: the whole body
+        # is due `body_timeout` seconds after the request head, whatever the route.
+        receive = deadline_receive(receive, self.backend.settings.body_timeout)
+        send = self._with_allow(scope, send)
         face = face_for_path(scope["path"])
         if face is None:
             await self.app(scope, receive, send)
@@ -40,6 +62,22 @@ class Gateway:
         if b"[" in query or b"%5B" in query or b"%5b" in query:
             scope["query_string"] = normalise_array_query(query)
         await self._vendor_request(face, scope, receive, send)
+
+    def _with_allow(self, scope: Scope, send: Send) -> Send:
+        """Starlette's 405 lists only the first route that matched the path (Connexion makes
+        one route per operation); RFC 9110 wants every method the resource supports."""
+
+        async def send_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = sorted({m for pattern, ms in self.allow
+                                  if pattern.match(scope["path"]) for m in ms})
+                if methods:
+                    headers = MutableHeaders(raw=list(message.get("headers", [])))
+                    headers["allow"] = ", ".join(methods)
+                    message = {**message, "headers": headers.raw}
+            await send(message)
+
+        return send_allow
 
     def workspace_of(self, face: VendorFace, scope: Scope) -> str | None:
         key = face.key_from(scope)
@@ -153,6 +191,29 @@ class Gateway:
             import logging
 
             logging.getLogger("sandbox").exception("journal write failed")
+
+
+def deadline_receive(receive: Receive, seconds: float) -> Receive:
+    """`receive`, failing with a 408 once `seconds` have passed since the request began and
+    its body is still incomplete (waiting for a disconnect afterwards is never cut short)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    complete = False
+
+    async def timed_receive() -> Message:
+        nonlocal complete
+        if complete:
+            return await receive()
+        remaining = deadline - asyncio.get_running_loop().time()
+        try:
+            message = await asyncio.wait_for(receive(), timeout=max(remaining, 0.001))
+        except TimeoutError:
+            raise RequestTimeout(f"body: the request body did not arrive within {seconds:g} s",
+                                 field="body", rule="timeout",
+                                 headers={"Connection": "close"}) from None
+        complete = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    return timed_receive
 
 
 _ARRAY_SUFFIX = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<index>[0-9]*)\]$")

@@ -13,10 +13,16 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
-from connexion.json_schema import Draft4RequestValidator
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
+from connexion.exceptions import NonConformingResponseBody
+from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.validators import (
+    VALIDATOR_MAP,
+    AbstractResponseBodyValidator,
+    JSONRequestBodyValidator,
+    ParameterValidator,
+)
 from jsonschema import Draft4Validator, ValidationError
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import best_match, relevance
 from starlette.types import Scope
 
 from sandbox.core.errors import InvalidRequest, MalformedBody
@@ -68,6 +74,17 @@ def explain(error: ValidationError, prefix: str = "") -> InvalidRequest:
         quantity = "exactly one" if rule == "oneOf" else "at least one"
         message = f"provide {quantity} of: {', '.join(names)}"
         path.append(names[0])
+    elif rule in {"maxItems", "minItems", "maxLength", "minLength"} and isinstance(
+            error.instance, (list, str)):
+        # jsonschema repeats the whole value (2001 ids, a 20 MB string): say the size instead.
+        unit = "items" if isinstance(error.instance, list) else "characters"
+        size = f"{len(error.instance)} {unit}"
+        if rule.startswith("max"):
+            message = f"is too long: {size}, at most {error.validator_value} allowed"
+        elif not error.instance:
+            message = "should be non-empty"
+        else:
+            message = f"is too short: {size}, at least {error.validator_value} required"
     field = field_path(path, prefix) or (prefix or "body")
     return InvalidRequest(f"{field}: {message}", field=field, rule=rule)
 
@@ -127,7 +144,10 @@ class VendorJSONBodyValidator(JSONRequestBodyValidator):
             raise MalformedBody("body: request body must not be empty", field="body",
                                 rule="required")
         try:
-            error = best_match(self._validator.iter_errors(body))
+            # Not best_match: it descends into oneOf branches blindly (a body without
+            # `data.type` would be blamed on a field of the last branch); _focus descends
+            # by the discriminator instead.
+            error = max(self._validator.iter_errors(body), key=relevance, default=None)
         except RecursionError as exc:
             raise MalformedBody("body: nesting is too deep", field="body",
                                 rule="depth") from exc
@@ -174,12 +194,50 @@ class VendorXMLBodyValidator(VendorJSONBodyValidator):
         return body
 
     def _insert_body(self, receive: Any, *, body: Any, scope: Scope) -> Any:
+        # The XML declaration, not the Content-Type charset, said how the bytes were encoded;
+        # the JSON handed on is always UTF-8.
+        self._encoding = "utf-8"
         receive, new_scope = super()._insert_body(receive, body=body, scope=scope)
         # The handler sees JSON: the same body whichever format the client sent.
         headers = [(k, v) for k, v in new_scope["headers"] if k != b"content-type"]
         headers.append((b"content-type", b"application/json"))
         new_scope["headers"] = headers
         return receive, new_scope
+
+
+class VendorXMLResponseBodyValidator(AbstractResponseBodyValidator):
+    """XML answers (Which50): Connexion validates none, so parse them back with xmlcodec and
+    check them against the same JSON schema; a sandbox drifting from its contract is a 500."""
+
+    def _parse(self, stream: Any) -> Any:
+        from sandbox.http import xmlcodec
+
+        raw = b"".join(stream)
+        if not raw.strip():
+            return None
+        try:
+            return xmlcodec.parse(raw, self._schema, text_lists=True)
+        except (InvalidRequest, MalformedBody) as exc:
+            raise NonConformingResponseBody(detail=f"XML response: {exc.message}") from exc
+
+    def _validate(self, body: Any) -> None:
+        error = best_match(compiled_response(self._schema).iter_errors(body))
+        if error is not None:
+            where = field_path(error.absolute_path) or "body"
+            raise NonConformingResponseBody(
+                detail=f"XML response does not conform to the spec: {where}: {error.message}")
+
+
+_RESPONSE_VALIDATORS: dict[int, tuple[Any, Any]] = {}
+
+
+def compiled_response(schema: dict[str, Any]) -> Any:
+    hit = _RESPONSE_VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = Draft4ResponseValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    _RESPONSE_VALIDATORS[id(schema)] = (schema, validator)
+    return validator
 
 
 class VendorParameterValidator(ParameterValidator):
@@ -221,4 +279,9 @@ def validator_map() -> dict[str, Any]:
     body["*/*json"] = VendorJSONBodyValidator
     body["application/xml"] = VendorXMLBodyValidator
     body["text/xml"] = VendorXMLBodyValidator
-    return {**VALIDATOR_MAP, "parameter": VendorParameterValidator, "body": body}
+    # Connexion replaces its whole "response" map with ours: start from a copy of its own.
+    response = MediaTypeDict(dict(VALIDATOR_MAP["response"]))
+    response["application/xml"] = VendorXMLResponseBodyValidator
+    response["text/xml"] = VendorXMLResponseBodyValidator
+    return {**VALIDATOR_MAP, "parameter": VendorParameterValidator, "body": body,
+            "response": response}

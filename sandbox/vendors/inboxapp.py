@@ -12,7 +12,14 @@ from sandbox.core import jobs, lists
 from sandbox.core import store as t
 from sandbox.core.backend import current
 from sandbox.core.clock import iso
-from sandbox.core.errors import Conflict, InvalidRequest, SandboxError, Unprocessable
+from sandbox.core.errors import (
+    Conflict,
+    Internal,
+    InvalidRequest,
+    RateLimited,
+    SandboxError,
+    Unprocessable,
+)
 from sandbox.core.fakes import faker_for, is_resolvable_username, x_profile
 from sandbox.core.imports import (
     ImportPolicy,
@@ -38,11 +45,18 @@ _DIGITS = re.compile(r"^[0-9]{1,20}$")
 _EXTERNAL_ID = re.compile(r"^[0-9a-z]{20,30}$")
 # Platform ids starting with these digits resolve to suspended / deleted accounts.
 SUSPENDED_ID_PREFIX, DELETED_ID_PREFIX = "999", "888"
-MERGE_POLICY = {"overwrite": "overwrite", "merge": "merge", "skip": "skip"}
+# `overwrite`: the CSV's values replace the lead's for the columns the CSV has (others kept).
+MERGE_POLICY = {"overwrite": "update", "merge": "merge", "skip": "skip"}
+NOT_FOUND_CODES = {"listId": "LIST_NOT_FOUND", "campaignId": "CAMPAIGN_NOT_FOUND",
+                   "importJobId": "IMPORT_JOB_NOT_FOUND"}
+# A magic `fail_rate_limit` identifier in a synchronous request: InboxApp's documented 429.
+MAGIC_RETRY_AFTER = 60
 
 
 def error_body(err: SandboxError) -> dict[str, Any]:
     code = err.extra.get("vendor_code") or ERROR_CODES.get(err.status, "ERROR")
+    if err.status == 404 and err.field in NOT_FOUND_CODES:
+        code = NOT_FOUND_CODES[err.field]
     if err.status == 400 and err.code == "malformed_body":
         code = "BAD_REQUEST"
     body: dict[str, Any] = {"code": code, "message": err.message, "status": err.status}
@@ -58,8 +72,9 @@ def resolve_profile(row: dict[str, Any], ctx: ResolveContext) -> dict[str, Any]:
     (invalid, suspended, deleted) are marked so the row counts as failed."""
     username = str(row.get("username") or "").strip().lstrip("@")
     platform_id = str(row.get("platformId") or "").strip()
-    if is_fail_value(username):
-        return {"platformId": username}
+    for magic in (username, platform_id):
+        if is_fail_value(magic):
+            return {"platformId": magic}
     columns = {k: v for k, v in row.items() if k not in BUILTIN_COLUMNS}
     if platform_id:
         if not _DIGITS.match(platform_id):
@@ -90,7 +105,7 @@ jobs.RESOLVERS["inboxapp.profile"] = resolve_profile
 
 def _policy(merge: str = "skip") -> ImportPolicy:
     return ImportPolicy(key_fields=("platformId",), on_existing=MERGE_POLICY[merge],  # type: ignore[arg-type]
-                        email_field=None)
+                        email_field=None, keep=("firstSeenAt",))
 
 
 # ---- answers -----------------------------------------------------------------------------
@@ -98,8 +113,11 @@ def _policy(merge: str = "skip") -> ImportPolicy:
 def job_view(job: dict[str, Any]) -> dict[str, Any]:
     counts = job["counts"]
     status = job["status"]
-    total_known = job["plan"].get("total_known", True) or (
-        status not in {"queued", "starting"} and job["running_from"] is not None)
+    # Followers and likes learn their total when they start running; a job stopped before
+    # that never knew it.
+    reached_running = job["running_from"] is not None and status != "starting" and (
+        job["updated_at"] or 0) >= job["running_from"]
+    total_known = job["plan"].get("total_known", True) or reached_running
     return {
         "id": job["id"],
         "type": job["kind"],
@@ -134,6 +152,9 @@ async def create_import_job(list_id: str, body: dict[str, Any], user: str) -> di
             mapping = _column_mapping(data.get("columnMapping"), header, target)
             plan.update(csv_header=header, csv_mapping=mapping)
             total = count_csv_rows(content, offset)
+            if total == 0:
+                raise Unprocessable("data.content: the CSV has no data rows",
+                                    field="data.content", rule="rows")
             policy = _policy(data.get("mergeStrategy", "overwrite"))
             extra["fileName"] = data.get("fileName")
         else:
@@ -144,8 +165,10 @@ async def create_import_job(list_id: str, body: dict[str, Any], user: str) -> di
             rows: list[dict[str, Any]] = [
                 {"username": name}
                 for name in _audience_names(ws.seed, ws.id, kind, str(source), count)]
-            if isinstance(source, str) and is_fail_value(source):
-                rows.insert(len(rows) // 2, {"username": source})
+            # A magic account (`fail_*`, or a post by one) fails the job halfway through.
+            author = _post_author(data.get("postUrl")) if kind == "likes" else source
+            if isinstance(author, str) and is_fail_value(author):
+                rows.insert(len(rows) // 2, {"username": author})
             fmt, content, offset, total = "jsonl", encode_jsonl(rows), 0, len(rows)
             policy = _policy("skip")
             extra["source"] = source
@@ -165,21 +188,30 @@ def _audience_names(seed: int, workspace: str, kind: str, source: str, count: in
     while len(names) < count:
         i += 1
         name = re.sub(r"[^a-z0-9_]", "", fake.user_name().lower())[:12] + str(i % 100)
-        if name not in seen and is_resolvable_username(name):
+        if name not in seen and is_resolvable_username(name) and not is_fail_value(name):
             seen.add(name)
             names.append(name)
     return names
 
 
+def _post_author(url: str | None) -> str | None:
+    match = re.match(r"^https://(?:www\.)?(?:x|twitter)\.com/([A-Za-z0-9_]{1,15})/", url or "")
+    return match.group(1) if match else None
+
+
 def _column_mapping(mapping: list[dict[str, str]] | None, header: list[str],
                     target: dict[str, Any]) -> dict[str, str]:
-    custom = {c["id"] for c in target["data"].get("columns", [])}
-    known = set(BUILTIN_COLUMNS) | custom
-    if not mapping:
-        # No mapping: headers that name a known column map to it.
-        result = {h: h for h in header if h in known}
-    else:
-        result = {}
+    columns = target["data"].get("columns", [])
+    known = set(BUILTIN_COLUMNS) | {c["id"] for c in columns}
+    by_name = {c["name"].lower(): c["id"] for c in columns}
+    # Headers that name a column (by id, or a custom column by its name) map to it unless the
+    # mapping says otherwise: `username,company` + {company -> custom_...} needs no entry for
+    # username.
+    explicit = {item["targetColumnId"] for item in mapping or []}
+    result = {h: h if h in known else by_name[h.lower()] for h in header
+              if h in known or h.lower() in by_name}
+    result = {h: c for h, c in result.items() if c not in explicit}
+    if mapping:
         for i, item in enumerate(mapping):
             if item["csvHeader"] not in header:
                 raise Unprocessable(f"data.columnMapping[{i}].csvHeader: '{item['csvHeader']}' "
@@ -246,6 +278,7 @@ async def add_list_leads(list_id: str, body: dict[str, Any], user: str) -> dict[
             kind="leads", source_format="jsonl",
             content=encode_jsonl([{"platformId": i} for i in ids]), offset=0, total=len(ids),
             policy=_policy("skip"), plan={"resolve": "inboxapp.profile"})
+        _raise_if_failed(job, results, lambda i: f"platformIds[{i}]")
         out: dict[str, list[str]] = {"added": [], "skipped": [], "failed": []}
         for res in results:
             bucket = {"added": "added", "failed": "failed"}.get(res.outcome, "skipped")
@@ -262,6 +295,9 @@ async def add_campaign_leads(campaign_id: str, body: dict[str, Any], user: str
         rows = [{"platformId": i} for i in body.get("platformIds", [])]
         rows += [{"username": u} for u in body.get("usernames", [])]
         rows += [_by_external_id(conn, ws.id, e) for e in body.get("externalIds", [])]
+        fields = [f"{name}[{i}]" for name in ("platformIds", "usernames", "externalIds")
+                  for i in range(len(body.get(name, [])))]
+        fields += [f"leads[{i}]" for i in range(len(body.get("leads", [])))]
         for lead in body.get("leads", []):
             row = ({"platformId": lead["platformId"]} if lead.get("platformId") else
                    {"username": lead["username"]} if lead.get("username") else
@@ -274,9 +310,24 @@ async def add_campaign_leads(campaign_id: str, body: dict[str, Any], user: str
             job_id=backend.new_cuid(conn, ws, "inboxapp-job"), list_pk=campaign["pk"],
             kind="campaign-leads", source_format="jsonl", content=encode_jsonl(rows), offset=0,
             total=len(rows), policy=_policy("skip"), plan={"resolve": "inboxapp.profile"})
+        _raise_if_failed(job, results, fields.__getitem__)
         counts = job["counts"]
         return {"added": counts["added"], "failed": counts["failed"],
                 "skipped": counts["skipped"] + counts["unchanged"] + counts["updated"]}
+
+
+def _raise_if_failed(job: dict[str, Any], results: list[Any], field: Any) -> None:
+    """A magic `fail_*` identifier fails a synchronous request as a whole; raising rolls the
+    transaction back, so nothing of it is applied."""
+    if job["status"] != "failed":
+        return
+    where = field(next(r.index for r in results if r.fail_job))
+    if job["error"] == "Rate limit exceeded":
+        raise RateLimited(f"Rate limit exceeded. Try again in {MAGIC_RETRY_AFTER} seconds. "
+                          f"({where} is the sandbox's rate-limit test value)", field=where,
+                          rule="fail_value", headers={"Retry-After": str(MAGIC_RETRY_AFTER)})
+    raise Internal(f"{where}: {job['error']} (sandbox test value; nothing was added)",
+                   field=where, rule="fail_value")
 
 
 def _by_external_id(conn: Any, workspace: str, external_id: str) -> dict[str, Any]:

@@ -1,0 +1,111 @@
+"""A core-only harness for job tests: one backend, one workspace, lists and jobs driven at
+chosen virtual instants (no HTTP, no wall clock)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from sandbox.core import jobs, lists, workspaces
+from sandbox.core import store as t
+from sandbox.core.backend import Backend
+from sandbox.core.clock import parse_iso
+from sandbox.core.imports import ImportPolicy, RowResult, encode_jsonl
+from sandbox.core.jobs import Pacing
+from sandbox.settings import Settings
+
+START = "2025-01-15T10:00:00Z"
+T0 = parse_iso(START)
+VENDOR = "kit"
+EMAIL = ImportPolicy(key_fields=("email",), email_field="email")
+TEN_PER_SECOND = Pacing(0, 0, 10)
+
+
+_SHARED: dict[int, Backend] = {}
+_KEYS = itertools.count(1)
+
+
+def _backend(seed: int) -> Backend:
+    """One in-memory backend per seed for the whole session (building one parses every
+    fixture); each Core gets a workspace of its own in it, as each API key does."""
+    if seed not in _SHARED:
+        _SHARED[seed] = Backend(Settings(seed=seed, clock_start=START, clock_mode="frozen",
+                                         background_ticker=False))
+    return _SHARED[seed]
+
+
+class Core:
+    def __init__(self, *, seed: int = 1234) -> None:
+        self.backend = _backend(seed)
+        self.key = key = f"wbk_core_{next(_KEYS)}"
+        self.seed = seed
+        self.job_ids = 0
+        with self.backend.store.begin() as conn:
+            if workspaces.load(conn, key, seed) is None:
+                workspaces.create(conn, key, seed=seed, clock_start=START, clock_mode="frozen",
+                                  fixtures=[])
+
+    def new_list(self, list_id: str = "l1") -> int:
+        with self.backend.store.begin() as conn:
+            return int(lists.create(conn, self.key, VENDOR, list_id=list_id, kind="list",
+                                    name=list_id, at=T0)["pk"])
+
+    def create(self, list_pk: int, rows: list[dict[str, Any]], *, at: float = T0,
+               pacing: Pacing | None = TEN_PER_SECOND, policy: ImportPolicy = EMAIL,
+               plan: dict[str, Any] | None = None) -> int:
+        self.job_ids += 1
+        with self.backend.store.begin() as conn:
+            return jobs.create(conn, workspace=self.key, vendor=VENDOR,
+                               job_id=f"job{self.job_ids}", list_pk=list_pk, kind="test",
+                               now=at, source_format="jsonl", content=encode_jsonl(rows),
+                               offset=0, total=len(rows), policy=policy, pacing=pacing,
+                               plan=plan)
+
+    def run_now(self, list_pk: int, rows: list[dict[str, Any]], *, at: float = T0,
+                policy: ImportPolicy = EMAIL) -> tuple[dict[str, Any], list[RowResult]]:
+        self.job_ids += 1
+        with self.backend.store.begin() as conn:
+            return jobs.run_now(conn, workspace=self.key, seed=self.seed, at=at, vendor=VENDOR,
+                                job_id=f"job{self.job_ids}", list_pk=list_pk, kind="sync",
+                                source_format="jsonl", content=encode_jsonl(rows), offset=0,
+                                total=len(rows), policy=policy)
+
+    def settle(self, at: float) -> list[dict[str, Any]]:
+        with self.backend.store.begin() as conn:
+            return jobs.settle(conn, self.key, at, self.seed)
+
+    def force(self, pk: int, to: str, at: float, **kwargs: Any) -> dict[str, Any]:
+        with self.backend.store.begin() as conn:
+            jobs.settle(conn, self.key, at, self.seed)
+            return jobs.force(conn, jobs.get_by_pk(conn, pk), to, at=at, seed=self.seed,
+                              **kwargs)
+
+    def job(self, pk: int) -> dict[str, Any]:
+        with self.backend.store.begin() as conn:
+            return jobs.get_by_pk(conn, pk)
+
+    def leads(self, list_pk: int) -> list[dict[str, Any]]:
+        with self.backend.store.begin() as conn:
+            return lists.leads(conn, list_pk, limit=100_000)
+
+    def lead_count(self, list_pk: int) -> int:
+        with self.backend.store.begin() as conn:
+            return int(lists.get(conn, self.key, VENDOR, self._list_id(conn, list_pk))
+                       ["lead_count"])
+
+    def _list_id(self, conn: Any, list_pk: int) -> str:
+        from sqlalchemy import select
+
+        return str(conn.execute(select(t.lists.c.id).where(t.lists.c.pk == list_pk)
+                                ).scalar_one())
+
+
+def emails(*names: str) -> list[dict[str, Any]]:
+    return [{"email": f"{n}@example.com"} for n in names]
+
+
+def conserved(job: dict[str, Any]) -> bool:
+    c = job["counts"]
+    outcomes = (c["added"] + c["updated"] + c["unchanged"] + c["skipped"] + c["blocked"]
+                + c["failed"])
+    return bool(outcomes == job["processed"])
