@@ -399,21 +399,25 @@ def test_delivery_bytes_are_identical_across_fresh_apps(
 
 
 def test_the_ticker_settles_busy_workspaces_and_delivers(
-        sb: Any, backend: Any, receiver: Receiver) -> None:
-    subscribe(backend, sb.key, receiver.url())
-    queue_import(backend, sb.key)
+        settings: Settings, key: str, receiver: Receiver) -> None:
+    backend = Backend(settings)  # its own database: the ticker visits every workspace
+    subscribe(backend, key, receiver.url())
+    queue_import(backend, key)
+    with backend.workspace("wbk_idle_workspace"):
+        pass
     with backend.store.begin() as conn:
-        assert webhooks.busy_workspaces(conn) == [sb.key]
-    backend.change_clock(sb.key, lambda c: c.advance(10))
+        assert webhooks.busy_workspaces(conn) == [key]
+    backend.change_clock(key, lambda c: c.advance(10))
     receiver.answer(500)
     assert asyncio.run(webhooks.tick(backend)) == 1
     with backend.store.begin() as conn:  # the retry keeps the workspace busy
-        assert webhooks.busy_workspaces(conn) == [sb.key]
-    backend.change_clock(sb.key, lambda c: c.advance(10))
+        assert webhooks.busy_workspaces(conn) == [key]
+    backend.change_clock(key, lambda c: c.advance(10))
     assert asyncio.run(webhooks.tick(backend)) == 1
     with backend.store.begin() as conn:
         assert webhooks.busy_workspaces(conn) == []
     assert len(receiver.requests) == 2
+    backend.store.dispose()
 
 
 def test_the_lifespan_runs_the_ticker_only_while_serving(settings: Settings) -> None:
@@ -425,6 +429,7 @@ def test_the_lifespan_runs_the_ticker_only_while_serving(settings: Settings) -> 
 
         async with webhooks.lifespan(backend, interval=3600)(None):
             during = running()
+        backend.store.dispose()
         return during, running()
 
     assert asyncio.run(scenario(True)) == (True, False)
