@@ -89,5 +89,5 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     app.add_middleware(ArmedScenarios, position=MiddlewarePosition.BEFORE_SECURITY)
     for code_or_exc in (Exception, ProblemException, HTTPException, 404, 405):
         app.add_error_handler(code_or_exc, connexion_handler)
-    app.backend = backend  # type: ignore[attr-defined]
+    app.backend = backend
     return app

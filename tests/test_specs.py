@@ -8,7 +8,8 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from sandbox.core.fixtures import FixtureError, load_dir, validate as validate_fixture
+from sandbox.core.fixtures import FixtureError, load_dir
+from sandbox.core.fixtures import validate as validate_fixture
 from sandbox.http.gateway import normalise_array_query
 from sandbox.settings import FIXTURE_DIR, SPEC_DIR
 from sandbox.vendors import FACES

@@ -51,7 +51,8 @@ def hit(conn: Connection, workspace: str, scope: str, windows: Sequence[Window],
         name = f"{scope}:{w.name}"
         row = conn.execute(select(t.rate_counters.c.window_start, t.rate_counters.c.count).where(
             t.rate_counters.c.workspace == workspace, t.rate_counters.c.window == name)).first()
-        used = row.count if row is not None and row.window_start == start else 0
+        # Positional: `count` would name the tuple method, not the column.
+        used = int(row[1]) if row is not None and row[0] == start else 0
         states.append((w, name, start, used, row is not None))
     blocked = [(w, start) for w, _n, start, used, _e in states if used >= w.limit]
     if blocked:

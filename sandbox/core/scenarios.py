@@ -68,10 +68,11 @@ def build(status: Any = None, delay: Any = None, retry_after: Any = None,
 
 def arm(conn: Connection, workspace: str, operation_id: str, scenario: Scenario, times: int
         ) -> dict[str, Any]:
-    pk = conn.execute(insert(t.scenarios).values(
+    result = conn.execute(insert(t.scenarios).values(
         workspace=workspace, operation_id=operation_id, status=scenario.status,
         delay=scenario.delay, remaining=times, retry_after=scenario.retry_after,
-        message=scenario.message)).inserted_primary_key[0]
+        message=scenario.message))
+    pk = result.inserted_primary_key[0] if result.inserted_primary_key else 0
     return {"id": int(pk), "operationId": operation_id, "status": scenario.status,
             "delay": scenario.delay, "remaining": times}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 from connexion.exceptions import (
@@ -102,14 +103,14 @@ def vendor_status(face: VendorFace, err: e.SandboxError) -> e.SandboxError:
     return err
 
 
-def remember(scope: dict[str, Any], err: e.SandboxError) -> None:
+def remember(scope: MutableMapping[str, Any], err: e.SandboxError) -> None:
     """Leave the rejection on the scope, for the journal."""
     scope.setdefault("extensions", {})[ERROR_KEY] = {
         "status": err.status, "code": err.code, "message": err.message, "field": err.field,
         "rule": err.rule}
 
 
-def respond(scope: dict[str, Any], exc: BaseException) -> Response:
+def respond(scope: MutableMapping[str, Any], exc: BaseException) -> Response:
     path = scope.get("path", "")
     err = to_sandbox_error(exc, scope.get("method", ""), path)
     face = face_for_path(path)

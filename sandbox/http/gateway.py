@@ -160,10 +160,10 @@ class Gateway:
                 extra_headers.update(verdict.headers())
         if scenario is None:
             return 0.0
-        err = scenario.error()
-        if err is not None:
-            extra_headers.update(err.headers)
-            raise err
+        failure = scenario.error()
+        if failure is not None:
+            extra_headers.update(failure.headers)
+            raise failure
         return scenario.delay or 0.0
 
     def _windows(self, face: VendorFace, ws_settings: dict[str, Any]) -> tuple[Any, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import ModuleType
@@ -45,7 +46,7 @@ class VendorFace:
     def owns(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
 
-    def key_from(self, scope: dict[str, Any]) -> str | None:
+    def key_from(self, scope: MutableMapping[str, Any]) -> str | None:
         """The API key a request carries, exactly as sent (None when absent)."""
         if self.key_in == "bearer":
             for name, value in scope.get("headers", []):
