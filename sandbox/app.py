@@ -19,6 +19,7 @@ from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 
 from sandbox.auth import control_security
+from sandbox.core import webhooks
 from sandbox.core.backend import Backend
 from sandbox.http.armed import ArmedScenarios
 from sandbox.http.errors import connexion_handler
@@ -65,8 +66,10 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     settings = settings or Settings()
     backend = Backend(settings)
     backend.activate()
+    # The ticker makes jobs progress and webhooks go out while real time passes (demos).
     app = AsyncApp(__name__, validator_map=validator_map(), pythonic_params=True,
-                   validate_responses=settings.validate_responses)
+                   validate_responses=settings.validate_responses,
+                   lifespan=webhooks.lifespan(backend))
     max_body: dict[str, int] = {}
     allow: AllowTable = []
     for face in FACES:

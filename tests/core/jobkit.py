@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from sqlalchemy import select
+
 from sandbox.core import jobs, lists, workspaces
 from sandbox.core import store as t
 from sandbox.core.backend import Backend
@@ -89,15 +91,10 @@ class Core:
             return lists.leads(conn, list_pk, limit=100_000)
 
     def lead_count(self, list_pk: int) -> int:
+        """The list's stored counter (kept by settling), not a count of its rows."""
         with self.backend.store.begin() as conn:
-            return int(lists.get(conn, self.key, VENDOR, self._list_id(conn, list_pk))
-                       ["lead_count"])
-
-    def _list_id(self, conn: Any, list_pk: int) -> str:
-        from sqlalchemy import select
-
-        return str(conn.execute(select(t.lists.c.id).where(t.lists.c.pk == list_pk)
-                                ).scalar_one())
+            return int(conn.execute(select(t.lists.c.lead_count).where(
+                t.lists.c.pk == list_pk)).scalar_one())
 
 
 def emails(*names: str) -> list[dict[str, Any]]:
