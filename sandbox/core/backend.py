@@ -64,7 +64,7 @@ class Backend:
                     raise
 
     def _open(self, conn: Connection, key: str, *, create: bool) -> Workspace:
-        ws = workspaces.load(conn, key, self.settings.seed)
+        ws = workspaces.load_touched(conn, key, self.settings.seed)
         if ws is None:
             if not create:
                 raise NotFound(f"workspace '{key}' does not exist", field="workspace")
@@ -74,8 +74,6 @@ class Backend:
             ws = workspaces.create(conn, key, seed=self.settings.seed,
                                    clock_start=self.settings.clock_start,
                                    clock_mode=self.settings.clock_mode, fixtures=self.fixtures)
-        else:
-            workspaces.touch(conn, key)
         return ws
 
     def settle(self, conn: Connection, ws: Workspace, at: float | None = None) -> None:

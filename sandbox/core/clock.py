@@ -80,16 +80,18 @@ class Clock:
 def iso(instant: float, *, millis: bool = True) -> str:
     """UTC ISO 8601 with a Z suffix, as InboxApp and most vendors print it."""
     dt = datetime.fromtimestamp(instant, tz=UTC)
+    # Not strftime's %Y: glibc does not pad it, and a year before 1000 (a client may send
+    # 0441-08-11) must still print as the four digits RFC 3339 requires.
     if millis:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%SZ")
 
 
 def iso_offset(instant: float) -> str:
     """ISO 8601 with 7 fractional digits and +00:00, as ASP.NET (Which50) prints a
     DateTimeOffset."""
     dt = datetime.fromtimestamp(instant, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}0+00:00"
+    return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}0+00:00"
 
 
 def parse_iso(text: str) -> float:

@@ -21,6 +21,9 @@ PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{6,20}$")
 # Twilio's documented magic "invalid number"; the sandbox treats it as an invalid SMS number.
 INVALID_SMS_NUMBERS = frozenset({"+15005550001"})
 FAIL_PREFIXES = ("fail_", "fail-")
+# The csv module's own cap on one field (128 KiB): a longer field is refused when the job is
+# created (csv.Error), never discovered later while the clock settles the job.
+CSV_FIELD_LIMIT = csv.field_size_limit()
 
 OnExisting = Literal["skip", "update", "update_if_changed", "merge", "overwrite"]
 Outcome = Literal["added", "updated", "unchanged", "skipped", "blocked", "failed"]
@@ -83,9 +86,10 @@ def encode_jsonl(rows: list[dict[str, Any]]) -> str:
 
 
 def csv_header(content: str, has_header: bool = True) -> tuple[list[str], int]:
-    """The header (or positional names) and the offset of the first data row."""
+    """The header (or positional names) and the offset of the first data row. Raises
+    csv.Error for CSV that cannot be read (a broken quote, a field over CSV_FIELD_LIMIT)."""
     reader_lines = _OffsetLines(content, 0)
-    reader = csv.reader(reader_lines)
+    reader = csv.reader(reader_lines, strict=True)
     first = next(reader, None)
     if first is None:
         return [], len(content)
@@ -96,13 +100,17 @@ def csv_header(content: str, has_header: bool = True) -> tuple[list[str], int]:
 
 def count_csv_rows(content: str, offset: int) -> int:
     """Data rows from `offset`, counted exactly as `read_rows` will read them (blank records,
-    including lines of empty cells such as `,,`, are not rows), so a job's total is reachable."""
+    including lines of empty cells such as `,,`, are not rows), so a job's total is reachable.
+    Raises csv.Error where `read_rows` would: the whole text is checked before a job exists,
+    since a job whose rows cannot be read would break every later settle of its workspace."""
     text = content[offset:]
     if '"' not in text and text.count("\r") == text.count("\r\n"):
         # Nothing quoted: one record per line, blank when only commas and spaces remain. Five
         # times faster than the csv module on a 20 MB upload answered inside the request.
-        return sum(1 for line in text.split("\n") if line.replace(",", "").strip())
-    return sum(1 for row in csv.reader(io.StringIO(text)) if not _blank(row))
+        lines = text.split("\n")
+        if max(map(len, lines), default=0) <= CSV_FIELD_LIMIT:
+            return sum(1 for line in lines if line.replace(",", "").strip())
+    return sum(1 for row in csv.reader(io.StringIO(text), strict=True) if not _blank(row))
 
 
 def _blank(record: list[str]) -> bool:
@@ -151,7 +159,7 @@ def read_rows(fmt: str, content: str, offset: int, count: int, plan: dict[str, A
     header: list[str] = plan.get("csv_header", [])
     mapping: dict[str, str] = plan.get("csv_mapping") or {h: h for h in header}
     lines = _OffsetLines(content, offset)
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, strict=True)
     for record in reader:
         if _blank(record):
             continue

@@ -13,7 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    insert,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from sandbox.core import store as t
 from sandbox.core.clock import quantise
@@ -93,8 +103,8 @@ def create(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_p
     if pacing is not None:
         # What `start` would write, in the same INSERT (one statement instead of three).
         values.update(_queued(full_plan, now=now, pacing=pacing))
-    pk = int(conn.execute(insert(t.jobs).values(**values).returning(t.jobs.c.pk)).scalar_one())
-    conn.execute(insert(t.job_sources).values(job_pk=pk, format=source_format, content=content))
+    pk = int(conn.execute(_INSERT_JOB, values).scalar_one())
+    conn.execute(_INSERT_SOURCE, {"job_pk": pk, "format": source_format, "content": content})
     return pk
 
 
@@ -123,7 +133,7 @@ def _queued(plan: dict[str, Any], *, now: float, pacing: Pacing) -> dict[str, An
 
 
 def get_by_pk(conn: Connection, pk: int) -> dict[str, Any]:
-    row = conn.execute(select(t.jobs).where(t.jobs.c.pk == pk)).mappings().first()
+    row = conn.execute(_BY_PK, {"job_pk": pk}).mappings().first()
     if row is None:
         raise NotFound("import job not found")
     return dict(row)
@@ -221,6 +231,17 @@ def _timeline_status(job: dict[str, Any], at: float) -> str:
 
 # ---- settling ----------------------------------------------------------------------------
 
+# Statements of the request path, built once: building a statement costs more than running it.
+_BY_PK = select(t.jobs).where(t.jobs.c.pk == bindparam("job_pk"))
+_INSERT_JOB = insert(t.jobs).returning(t.jobs.c.pk)
+_INSERT_SOURCE = insert(t.job_sources)
+# Two index ranges (not one OR, which SQLite answers by scanning the workspace's jobs).
+_DUE = union_all(
+    select(t.jobs).where(t.jobs.c.workspace == bindparam("ws"),
+                         t.jobs.c.due_at <= bindparam("at")),
+    select(t.jobs).where(t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at.is_(None)),
+).order_by(literal_column("pk"))
+
 Sink = dict[int, list[RowResult]]
 
 
@@ -231,10 +252,7 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
     at = quantise(at)
     # Only the jobs that are due (an indexed range): the cost of settling follows the work to
     # do, not the number of jobs stored. NULL marks a job written without a due time.
-    rows = conn.execute(select(t.jobs).where(
-        t.jobs.c.workspace == workspace,
-        or_(t.jobs.c.due_at <= at, t.jobs.c.due_at.is_(None))).order_by(t.jobs.c.pk)
-    ).mappings().all()
+    rows = conn.execute(_DUE, {"ws": workspace, "at": at}).mappings().all()
     if not rows:
         return []
     finished: list[dict[str, Any]] = []

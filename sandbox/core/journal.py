@@ -19,11 +19,14 @@ def clip(body: bytes, total_size: int) -> str:
     return text
 
 
+_INSERT = insert(t.journal)  # built once: every vendor request writes one entry
+
+
 def record_request(conn: Connection, *, workspace: str, at: float, vendor: str | None,
                    operation_id: str | None, method: str, path: str, query: str, status: int,
                    body: str | None, errors: list[dict[str, Any]] | None,
                    detail: dict[str, Any] | None = None) -> None:
-    conn.execute(insert(t.journal).values(
+    conn.execute(_INSERT, dict(
         workspace=workspace, at=at, kind="request", vendor=vendor, operation_id=operation_id,
         method=method, path=path, query=query, status=status, body=body, errors=errors,
         detail=detail))

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 from sandbox.core import store as t
 from sandbox.core.errors import NotFound
 
+# Built once: most vendor requests look a list up.
+_GET = select(t.lists).where(
+    t.lists.c.workspace == bindparam("ws"), t.lists.c.vendor == bindparam("vendor"),
+    t.lists.c.kind == bindparam("kind"), t.lists.c.id == bindparam("list_id"))
+
 
 def get(conn: Connection, workspace: str, vendor: str, list_id: str | int, *,
         kind: str = "list", field: str = "listId", noun: str = "list") -> dict[str, Any]:
-    row = conn.execute(select(t.lists).where(
-        t.lists.c.workspace == workspace, t.lists.c.vendor == vendor, t.lists.c.kind == kind,
-        t.lists.c.id == str(list_id))).mappings().first()
+    row = conn.execute(_GET, {"ws": workspace, "vendor": vendor, "kind": kind,
+                              "list_id": str(list_id)}).mappings().first()
     if row is None:
         raise NotFound(f"{noun} '{list_id}' not found", field=field)
     return dict(row)

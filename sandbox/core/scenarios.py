@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from sandbox.core import store as t
 from sandbox.core.errors import InvalidRequest, SandboxError, for_status
@@ -77,10 +77,14 @@ def arm(conn: Connection, workspace: str, operation_id: str, scenario: Scenario,
             "delay": scenario.delay, "remaining": times}
 
 
+# Built once: every vendor request asks whether a scenario is armed for it.
+_ARMED = select(t.scenarios).where(
+    t.scenarios.c.workspace == bindparam("ws"), t.scenarios.c.operation_id == bindparam("op"),
+    t.scenarios.c.remaining > 0).order_by(t.scenarios.c.pk)
+
+
 def take(conn: Connection, workspace: str, operation_id: str) -> Scenario | None:
-    row = conn.execute(select(t.scenarios).where(
-        t.scenarios.c.workspace == workspace, t.scenarios.c.operation_id == operation_id,
-        t.scenarios.c.remaining > 0).order_by(t.scenarios.c.pk)).mappings().first()
+    row = conn.execute(_ARMED, {"ws": workspace, "op": operation_id}).mappings().first()
     if row is None:
         return None
     conn.execute(update(t.scenarios).where(t.scenarios.c.pk == row["pk"])

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -263,16 +264,28 @@ def _make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+# Built once (ids are drawn on the request path); the increment returns the new value in the
+# same statement where the database can.
+_SEQ_WHERE = (sequences.c.workspace == bindparam("seq_ws"), sequences.c.name == bindparam("seq"))
+_SEQ_GET = select(sequences.c.value).where(*_SEQ_WHERE)
+_SEQ_SET = update(sequences).where(*_SEQ_WHERE).values(value=bindparam("seq_value"))
+_SEQ_BUMP = update(sequences).where(*_SEQ_WHERE).values(value=sequences.c.value + 1).returning(
+    sequences.c.value)
+_SEQ_NEW = insert(sequences)
+
+
 def next_sequence(conn: Connection, workspace: str, name: str, start: int = 1) -> int:
     """The next number of a per-workspace counter (ids stay deterministic and never repeat)."""
-    row = conn.execute(
-        select(sequences.c.value).where(sequences.c.workspace == workspace,
-                                        sequences.c.name == name)
-    ).first()
-    if row is None:
-        conn.execute(insert(sequences).values(workspace=workspace, name=name, value=start))
-        return start
-    value = int(row.value) + 1
-    conn.execute(update(sequences).where(sequences.c.workspace == workspace,
-                                         sequences.c.name == name).values(value=value))
-    return value
+    key = {"seq_ws": workspace, "seq": name}
+    if conn.dialect.update_returning:
+        bumped = conn.execute(_SEQ_BUMP, key).scalar()
+        if bumped is not None:
+            return int(bumped)
+    else:
+        row = conn.execute(_SEQ_GET, key).first()
+        if row is not None:
+            value = int(row.value) + 1
+            conn.execute(_SEQ_SET, {**key, "seq_value": value})
+            return value
+    conn.execute(_SEQ_NEW, {"workspace": workspace, "name": name, "value": start})
+    return start

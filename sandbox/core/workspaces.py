@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from sandbox.core import store as t
 from sandbox.core.clock import Clock, parse_iso, wall_now
@@ -48,8 +48,29 @@ class Workspace:
         return Pacing(rows_per_second=100)
 
 
+# Built once: the request path opens a workspace on every call.
+_LOAD = select(t.workspaces).where(t.workspaces.c.id == bindparam("ws_id"))
+_TOUCH = (update(t.workspaces).where(t.workspaces.c.id == bindparam("ws_id"))
+          .values(last_seen_wall=bindparam("seen")))
+_TOUCH_LOAD = _TOUCH.returning(*t.workspaces.c)
+
+
 def load(conn: Connection, workspace_id: str, seed: int) -> Workspace | None:
-    row = conn.execute(select(t.workspaces).where(t.workspaces.c.id == workspace_id)).first()
+    return _from_row(conn.execute(_LOAD, {"ws_id": workspace_id}).first(), seed)
+
+
+def load_touched(conn: Connection, workspace_id: str, seed: int) -> Workspace | None:
+    """`load` and `touch` together: one statement where the database returns updated rows."""
+    params = {"ws_id": workspace_id, "seen": wall_now()}
+    if conn.dialect.update_returning:
+        return _from_row(conn.execute(_TOUCH_LOAD, params).first(), seed)
+    ws = _from_row(conn.execute(_LOAD, params).first(), seed)
+    if ws is not None:
+        conn.execute(_TOUCH, params)
+    return ws
+
+
+def _from_row(row: Any, seed: int) -> Workspace | None:
     if row is None:
         return None
     clock = Clock(anchor_wall=row.anchor_wall, anchor_virtual=row.anchor_virtual,
@@ -90,8 +111,7 @@ def save_settings(conn: Connection, ws: Workspace) -> None:
 
 
 def touch(conn: Connection, workspace_id: str) -> None:
-    conn.execute(update(t.workspaces).where(t.workspaces.c.id == workspace_id)
-                 .values(last_seen_wall=wall_now()))
+    conn.execute(_TOUCH, {"ws_id": workspace_id, "seen": wall_now()})
 
 
 def drop(conn: Connection, workspace_id: str) -> bool:

@@ -23,12 +23,33 @@ from connexion.validators import (
 )
 from jsonschema import Draft4Validator, ValidationError
 from jsonschema.exceptions import best_match, relevance
+from jsonschema.validators import extend
 from starlette.types import Scope
 
 from sandbox.core.errors import InvalidRequest, MalformedBody
 
 _VALIDATORS: dict[int, tuple[Any, Any]] = {}
 PARSED_BODY_KEY = "sandbox.parsed_body"
+# An `integer` in a request is a signed 64-bit one: larger values cannot be stored (SQLite,
+# PostgreSQL) and no vendor documents bigger ids, pages or offsets.
+INT64 = 2**63
+_BOUNDED: dict[Any, Any] = {}
+# No vendor field holds megabytes of text: a longer string in a request body is refused unless
+# its schema admits it with a larger maxLength (the CSV uploads: 20 MiB).
+MAX_STRING_CHARS = 1024 * 1024
+_LARGE_FIELDS: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
+def _int64(cls: Any) -> Any:
+    """`cls` whose `integer` type also requires the value to fit in 64 bits."""
+    if cls not in _BOUNDED:
+        base = cls.TYPE_CHECKER
+
+        def is_int64(checker: Any, instance: Any) -> bool:
+            return bool(base.is_type(instance, "integer")) and -INT64 <= instance < INT64
+
+        _BOUNDED[cls] = extend(cls, type_checker=base.redefine("integer", is_int64))
+    return _BOUNDED[cls]
 
 
 def compiled(schema: dict[str, Any], cls: Any = Draft4RequestValidator) -> Any:
@@ -36,7 +57,7 @@ def compiled(schema: dict[str, Any], cls: Any = Draft4RequestValidator) -> Any:
     hit = _VALIDATORS.get(id(schema))
     if hit is not None and hit[0] is schema:
         return hit[1]
-    validator = cls(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    validator = _int64(cls)(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
     _VALIDATORS[id(schema)] = (schema, validator)
     return validator
 
@@ -74,6 +95,8 @@ def explain(error: ValidationError, prefix: str = "") -> InvalidRequest:
         quantity = "exactly one" if rule == "oneOf" else "at least one"
         message = f"provide {quantity} of: {', '.join(names)}"
         path.append(names[0])
+    elif rule == "type" and type(error.instance) is int and not -INT64 <= error.instance < INT64:
+        message = "is out of range (integers are signed 64-bit)"
     elif rule in {"maxItems", "minItems", "maxLength", "minLength"} and isinstance(
             error.instance, (list, str)):
         # jsonschema repeats the whole value (2001 ids, a 20 MB string): say the size instead.
@@ -137,6 +160,10 @@ class VendorJSONBodyValidator(JSONRequestBodyValidator):
         raw = b"".join([chunk async for chunk in stream])
         return parse_json_bytes(raw, self._encoding, scope)
 
+    async def wrap_receive(self, receive: Any, *, scope: Scope) -> Any:
+        receive, scope = await super().wrap_receive(receive, scope=scope)
+        return receive, json_media_type(scope)
+
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None:
             if self._nullable:
@@ -153,7 +180,71 @@ class VendorJSONBodyValidator(JSONRequestBodyValidator):
                                 rule="depth") from exc
         if error is not None:
             raise explain(error)
+        where = _oversized(body, large_fields(self._schema))
+        if where is not None:
+            field = where or "body"
+            raise InvalidRequest(f"{field}: is too long: more than {MAX_STRING_CHARS} characters",
+                                 field=field, rule="maxLength")
         return None
+
+
+def large_fields(schema: Any) -> frozenset[str]:
+    """Names of the properties whose schema allows strings over MAX_STRING_CHARS."""
+    hit = _LARGE_FIELDS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    names: set[str] = set()
+    seen: set[int] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            for name, sub in (node.get("properties") or {}).items():
+                if isinstance(sub, dict) and sub.get("maxLength", 0) > MAX_STRING_CHARS:
+                    names.add(name)
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    _LARGE_FIELDS[id(schema)] = (schema, frozenset(names))
+    return frozenset(names)
+
+
+def _oversized(value: Any, allowed: frozenset[str]) -> str | None:
+    """The path of the first string (or property name) over MAX_STRING_CHARS not allowed."""
+    stack: list[tuple[Any, str, str]] = [(value, "", "")]
+    while stack:
+        item, where, name = stack.pop()
+        if isinstance(item, str):
+            if len(item) > MAX_STRING_CHARS and name not in allowed:
+                return where
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                child = f"{where}.{k}" if where else str(k)
+                if len(k) > MAX_STRING_CHARS:
+                    return where or "body"
+                stack.append((v, child, k))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]", name) for i, v in enumerate(item))
+    return None
+
+
+def json_media_type(scope: Scope) -> Scope:
+    """Connexion hands the handler parsed JSON only for application/json and +json; a JSON
+    body sent as `text/json` (which Which50 documents) would reach it as bytes."""
+    headers = list(scope.get("headers", []))
+    for i, (name, value) in enumerate(headers):
+        if name == b"content-type":
+            media, sep, params = value.partition(b";")
+            media = media.strip().lower()
+            if media.startswith(b"application/") and (media == b"application/json"
+                                                       or media.endswith(b"+json")):
+                return scope
+            headers[i] = (name, b"application/json" + sep + params)
+            return {**scope, "headers": headers}
+    return scope
 
 
 def parse_json_bytes(raw: bytes, encoding: str, scope: Scope) -> Any:
@@ -173,8 +264,34 @@ def parse_json_bytes(raw: bytes, encoding: str, scope: Scope) -> Any:
                             f"column {exc.colno})", field="body", rule="json") from exc
     except RecursionError as exc:
         raise MalformedBody("body: nesting is too deep", field="body", rule="depth") from exc
+    if "\\u0000" in text:
+        where = _nul_path(body)
+        if where is not None:
+            # No vendor field holds a NUL, and PostgreSQL text columns cannot store one.
+            field = where or "body"
+            raise InvalidRequest(f"{field}: must not contain NUL (\\u0000) characters",
+                                 field=field, rule="nul")
     scope.setdefault("extensions", {})[PARSED_BODY_KEY] = body
     return body
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """The field path of the first string (value or property name) holding a NUL."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return where
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                child = f"{where}.{k}" if where else str(k)
+                if "\x00" in k:
+                    return child
+                stack.append((v, child))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+    return None
 
 
 class VendorXMLBodyValidator(VendorJSONBodyValidator):

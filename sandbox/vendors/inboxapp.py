@@ -3,6 +3,7 @@ campaigns, in InboxApp's shapes and error envelope."""
 
 from __future__ import annotations
 
+import csv
 import re
 from typing import Any
 
@@ -148,10 +149,14 @@ async def create_import_job(list_id: str, body: dict[str, Any], user: str) -> di
         extra: dict[str, Any] = {}
         if kind == "csv":
             fmt, content, offset, total = "csv", data["content"], 0, 0
-            header, offset = csv_header(content)
+            try:
+                header, offset = csv_header(content)
+                total = count_csv_rows(content, offset)
+            except csv.Error as exc:
+                raise Unprocessable(f"data.content: unreadable CSV ({exc})",
+                                    field="data.content", rule="csv") from None
             mapping = _column_mapping(data.get("columnMapping"), header, target)
             plan.update(csv_header=header, csv_mapping=mapping)
-            total = count_csv_rows(content, offset)
             if total == 0:
                 raise Unprocessable("data.content: the CSV has no data rows",
                                     field="data.content", rule="rows")
