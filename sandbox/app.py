@@ -8,6 +8,7 @@ import functools
 import importlib
 import logging
 import re
+from contextvars import ContextVar
 from typing import Any
 
 import yaml
@@ -16,6 +17,7 @@ from connexion.exceptions import ProblemException
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
+from connexion.spec import Specification
 from starlette.exceptions import HTTPException
 
 from sandbox.auth import control_security
@@ -25,7 +27,7 @@ from sandbox.http.armed import ArmedScenarios
 from sandbox.http.errors import connexion_handler
 from sandbox.http.gateway import DEFAULT_MAX_BODY, AllowTable, Gateway, allow_table
 from sandbox.http.validation import validator_map
-from sandbox.settings import Settings
+from sandbox.settings import SPEC_DIR, Settings
 from sandbox.vendors import FACES
 
 DOCS_PATH = "/__docs"
@@ -60,10 +62,34 @@ def _parse_spec(path: str, _mtime: int) -> dict[str, Any]:
     return spec
 
 
+# Connexion checks every spec against the OpenAPI meta-schema when it is added (a quarter of a
+# second for the five, a quarter of the start-up). The specs shipped in openapi/ are checked
+# more strictly by openapi-spec-validator in the test suite and by `sandbox check`, so that check
+# is skipped for them; a spec from another --spec-dir (SANDBOX_SPEC_DIR) is still checked.
+_shipped_specs: ContextVar[bool] = ContextVar("sandbox_shipped_specs", default=False)
+_connexion_validate_spec = Specification._validate_spec.__func__
+
+
+def _validate_spec(cls: Any, spec: Any) -> None:
+    if not _shipped_specs.get():
+        _connexion_validate_spec(cls, spec)
+
+
+Specification._validate_spec = classmethod(_validate_spec)
+
+
 def create_app(settings: Settings | None = None) -> AsyncApp:
+    settings = settings or Settings()
+    token = _shipped_specs.set(settings.spec_dir.resolve() == SPEC_DIR.resolve())
+    try:
+        return _create_app(settings)
+    finally:
+        _shipped_specs.reset(token)
+
+
+def _create_app(settings: Settings) -> AsyncApp:
     # Connexion warns on every request to an operation with several content types (Which50).
     logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
-    settings = settings or Settings()
     backend = Backend(settings)
     backend.activate()
     # The ticker makes jobs progress and webhooks go out while real time passes (demos).

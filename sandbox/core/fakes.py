@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -61,6 +62,61 @@ def x_profile(seed: int, workspace: str, *, username: str | None = None,
               platform_id: str | None = None, now: float) -> dict[str, Any]:
     """An X (Twitter) account shaped like InboxApp's Prospect. Either identifier may be given;
     the other is derived so that the same account always has the same id and handle."""
+    a = _account(seed, username, platform_id)
+    created = min(_ACCOUNTS_FROM + a.created_offset, now - 86400)
+    seen = iso(now)
+    return {
+        "platform": "twitter",
+        "platformId": a.pid,
+        "externalId": _external_id(seed, workspace, a.pid),
+        "displayName": a.display_name,
+        "username": a.handle,
+        "handle": "@" + a.handle,
+        "image": f"https://pbs.twimg.com/profile_images/{a.pid[-10:]}/photo_400x400.jpg",
+        "bio": a.bio,
+        "location": a.location,
+        "profileUrl": f"https://x.com/{a.handle}",
+        "websiteUrl": f"https://{a.site}",
+        "websiteDomain": a.site,
+        "verified": a.verified,
+        "profileType": "business" if a.business else "personal",
+        "isProtected": a.protected,
+        "followerCount": a.followers,
+        "followingCount": a.following,
+        "postCount": a.posts,
+        "platformCreatedAt": iso(created),
+        "firstSeenAt": seen,
+        "lastUpdatedAt": seen,
+    }
+
+
+@lru_cache(maxsize=16_384)
+def _external_id(seed: int, workspace: str, pid: str) -> str:
+    return cuid(seed, workspace, "prospect", pid)
+
+
+@dataclass(frozen=True)
+class _Account:
+    pid: str
+    handle: str
+    business: bool
+    site: str
+    created_offset: int
+    display_name: str
+    bio: str
+    location: str
+    verified: str
+    protected: bool
+    followers: int
+    following: int
+    posts: int
+
+
+@lru_cache(maxsize=16_384)
+def _account(seed: int, username: str | None, platform_id: str | None) -> _Account:
+    """What Faker derives for an account, drawn once per process: the same account is resolved
+    again and again (every import of a list names it) and Faker takes ~1 ms per account. The
+    draws are made in the order x_profile always made them, so the values are unchanged."""
     key = (username or "").lower().lstrip("@") or f"id:{platform_id}"
     fake = faker_for(seed, "x-profile", key)
     first, last = fake.first_name(), fake.last_name()
@@ -69,31 +125,18 @@ def x_profile(seed: int, workspace: str, *, username: str | None = None,
     pid = platform_id or str(1_000_000_000_000_000_000 + seed_int("pid", key) % 10**18)
     business = fake.random_int(0, 9) == 0
     site = re.sub(r"[^a-z0-9]+", "", fake.company().lower())[:18] + ".com"
-    created = min(_ACCOUNTS_FROM + fake.random_int(0, _ACCOUNTS_SPAN), now - 86400)
-    return {
-        "platform": "twitter",
-        "platformId": pid,
-        "externalId": cuid(seed, workspace, "prospect", pid),
-        "displayName": f"{first} {last}" if not business else fake.company(),
-        "username": handle,
-        "handle": "@" + handle,
-        "image": f"https://pbs.twimg.com/profile_images/{pid[-10:]}/photo_400x400.jpg",
-        "bio": fake.sentence(nb_words=12),
-        "location": f"{fake.city()}, {fake.state_abbr()}",
-        "profileUrl": f"https://x.com/{handle}",
-        "websiteUrl": f"https://{site}",
-        "websiteDomain": site,
-        "verified": "business" if business else ("verified" if fake.random_int(0, 6) == 0
-                                                 else "none"),
-        "profileType": "business" if business else "personal",
-        "isProtected": fake.random_int(0, 19) == 0,
-        "followerCount": fake.random_int(3, 250_000),
-        "followingCount": fake.random_int(10, 5000),
-        "postCount": fake.random_int(0, 80_000),
-        "platformCreatedAt": iso(created),
-        "firstSeenAt": iso(now),
-        "lastUpdatedAt": iso(now),
-    }
+    created_offset = fake.random_int(0, _ACCOUNTS_SPAN)
+    display_name = f"{first} {last}" if not business else fake.company()
+    bio = fake.sentence(nb_words=12)
+    location = f"{fake.city()}, {fake.state_abbr()}"
+    verified = "business" if business else ("verified" if fake.random_int(0, 6) == 0
+                                            else "none")
+    protected = fake.random_int(0, 19) == 0
+    return _Account(pid=pid, handle=handle, business=business, site=site,
+                    created_offset=created_offset, display_name=display_name, bio=bio,
+                    location=location, verified=verified, protected=protected,
+                    followers=fake.random_int(3, 250_000), following=fake.random_int(10, 5000),
+                    posts=fake.random_int(0, 80_000))
 
 
 def audience(seed: int, workspace: str, source: str, count: int, now: float

@@ -235,6 +235,21 @@ def _timeline_status(job: dict[str, Any], at: float) -> str:
 _BY_PK = select(t.jobs).where(t.jobs.c.pk == bindparam("job_pk"))
 _INSERT_JOB = insert(t.jobs).returning(t.jobs.c.pk)
 _INSERT_SOURCE = insert(t.job_sources)
+_BY_JOB_PK = t.jobs.c.pk == bindparam("job_pk")
+_MOMENT = bindparam("moment", type_=t.jobs.c.updated_at.type)
+_SET_DUE = update(t.jobs).where(_BY_JOB_PK).values(due_at=bindparam("due"))
+_TRANSITION = update(t.jobs).where(_BY_JOB_PK).values(
+    status=bindparam("new_status"), started_at=bindparam("started"), updated_at=_MOMENT,
+    due_at=bindparam("due"))
+# The `processed` guard makes a concurrent settle of the same job a Conflict, not a double count.
+_PROGRESS = update(t.jobs).where(_BY_JOB_PK, t.jobs.c.processed == bindparam("was")).values(
+    processed=bindparam("now_processed"),
+    counts=bindparam("new_counts", type_=t.jobs.c.counts.type),
+    row_errors=bindparam("new_errors", type_=t.jobs.c.row_errors.type), updated_at=_MOMENT,
+    source_offset=bindparam("offset"), due_at=bindparam("due"))
+_FINISH = update(t.jobs).where(_BY_JOB_PK).values(
+    status=bindparam("new_status"), error=bindparam("message"), completed_at=_MOMENT,
+    updated_at=_MOMENT, due_at=NEVER)
 # Two index ranges (not one OR, which SQLite answers by scanning the workspace's jobs).
 _DUE = union_all(
     select(t.jobs).where(t.jobs.c.workspace == bindparam("ws"),
@@ -257,10 +272,13 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
         return []
     finished: list[dict[str, Any]] = []
     by_list: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # One executemany per kind of change, not one statement per job (10,000 queued jobs).
+    transitions: list[dict[str, Any]] = []
+    dues: list[dict[str, Any]] = []
     for r in rows:
         job = dict(r)
         if job["status"] not in ACTIVE:
-            conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(due_at=NEVER))
+            dues.append({"job_pk": job["pk"], "due": NEVER})
             continue
         status = _timeline_status(job, at)
         # The clock only moves a job forward: settling at an earlier instant changes nothing.
@@ -268,14 +286,17 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
             moment = job["queued_until"] if status == "starting" else job["running_from"]
             job.update(status=status, started_at=job["started_at"] or job["queued_until"],
                        updated_at=moment)
-            conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(
-                status=status, started_at=job["started_at"], updated_at=moment,
-                due_at=due_at(job)))
+            transitions.append({"job_pk": job["pk"], "new_status": status,
+                                "started": job["started_at"], "moment": moment,
+                                "due": due_at(job)})
         elif job["due_at"] is None:
-            conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(
-                due_at=due_at(job)))
+            dues.append({"job_pk": job["pk"], "due": due_at(job)})
         if job["status"] == "running":
             by_list[int(job["list_pk"])].append(job)
+    if transitions:
+        conn.execute(_TRANSITION, transitions)
+    if dues:
+        conn.execute(_SET_DUE, dues)
     for list_pk, jobs_of_list in by_list.items():
         finished.extend(_settle_list(conn, workspace, list_pk, jobs_of_list, at, seed, sink))
     return finished
@@ -303,11 +324,10 @@ def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict
         finished.extend(_apply_batch(conn, workspace, list_pk, pending, targets, seed, sink))
         live = [j for j in live if j["status"] == "running" and j["processed"] < j["total"]
                 and cut < at]
-    for j in jobs:
-        if j["status"] == "running" and j["processed"] >= j["total"]:
-            _finish(conn, j, "completed", None, row_due_at(j, j["total"] - 1)
-                    if j["total"] else float(j["running_from"]))
-            finished.append(j)
+    done = [j for j in jobs if j["status"] == "running" and j["processed"] >= j["total"]]
+    _finish_many(conn, [(j, "completed", None, row_due_at(j, j["total"] - 1)
+                         if j["total"] else float(j["running_from"])) for j in done])
+    finished.extend(done)
     return finished
 
 
@@ -355,6 +375,7 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
             sink.setdefault(pk, []).extend(found)
     finished = []
     added_total = 0
+    progress: list[dict[str, Any]] = []
     for job in pending:
         counts = dict(job["counts"])
         errors = list(job["row_errors"])
@@ -371,18 +392,18 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
         processed = targets[job["pk"]]
         if job["pk"] in failed_jobs:
             processed = failed_jobs[job["pk"]][2]
-        updated = conn.execute(update(t.jobs).where(
-            t.jobs.c.pk == job["pk"], t.jobs.c.processed == job["processed"]).values(
-            processed=processed, counts=counts, row_errors=errors, updated_at=last_due,
-            source_offset=new_offsets[job["pk"]], due_at=due_at({**job, "processed": processed})))
-        if updated.rowcount != 1:
-            raise Conflict("the job was settled concurrently; retry")
+        progress.append({"job_pk": job["pk"], "was": job["processed"],
+                         "now_processed": processed, "new_counts": counts,
+                         "new_errors": errors, "moment": last_due,
+                         "offset": new_offsets[job["pk"]],
+                         "due": due_at({**job, "processed": processed})})
         job.update(processed=processed, counts=counts, row_errors=errors, updated_at=last_due,
                    source_offset=new_offsets[job["pk"]])
-        if job["pk"] in failed_jobs:
-            message, due, _ = failed_jobs[job["pk"]]
-            _finish(conn, job, "failed", message, due)
-            finished.append(job)
+    _progress(conn, progress)
+    failed = [j for j in pending if j["pk"] in failed_jobs]
+    _finish_many(conn, [(j, "failed", failed_jobs[j["pk"]][0], failed_jobs[j["pk"]][1])
+                        for j in failed])
+    finished.extend(failed)
     if added_total:
         conn.execute(update(t.lists).where(t.lists.c.pk == list_pk)
                      .values(lead_count=t.lists.c.lead_count + added_total))
@@ -460,11 +481,25 @@ def _write_leads(conn: Connection, list_pk: int, state: ListState, written: _Wri
                      .values(data=data, updated_at=written.last[key]))
 
 
-def _finish(conn: Connection, job: dict[str, Any], status: str, error: str | None,
-            at: float) -> None:
-    conn.execute(update(t.jobs).where(t.jobs.c.pk == job["pk"]).values(
-        status=status, error=error, completed_at=at, updated_at=at, due_at=NEVER))
-    job.update(status=status, error=error, completed_at=at, updated_at=at, due_at=NEVER)
+def _progress(conn: Connection, progress: list[dict[str, Any]]) -> None:
+    if not progress:
+        return
+    if conn.dialect.supports_sane_multi_rowcount:
+        if conn.execute(_PROGRESS, progress).rowcount == len(progress):
+            return
+    elif all(conn.execute(_PROGRESS, p).rowcount == 1 for p in progress):
+        return
+    raise Conflict("the job was settled concurrently; retry")
+
+
+def _finish_many(conn: Connection,
+                 items: list[tuple[dict[str, Any], str, str | None, float]]) -> None:
+    if not items:
+        return
+    conn.execute(_FINISH, [{"job_pk": job["pk"], "new_status": status, "message": error,
+                            "moment": at} for job, status, error, at in items])
+    for job, status, error, at in items:
+        job.update(status=status, error=error, completed_at=at, updated_at=at, due_at=NEVER)
 
 
 def run_now(conn: Connection, *, workspace: str, seed: int, at: float, **create_args: Any

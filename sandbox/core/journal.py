@@ -10,6 +10,11 @@ from sandbox.core import store as t
 from sandbox.core.clock import iso
 
 MAX_BODY_CHARS = 65_536
+# Entries kept per workspace (oldest dropped): one key hammered for days, or a fuzzer, must not
+# grow memory without bound (an in-memory database holds the journal in RAM).
+MAX_ENTRIES = 10_000
+# Trimming runs on one insert in TRIM_EVERY, so it costs nothing per request.
+TRIM_EVERY = 500
 
 
 def clip(body: bytes, total_size: int) -> str:
@@ -26,18 +31,31 @@ def record_request(conn: Connection, *, workspace: str, at: float, vendor: str |
                    operation_id: str | None, method: str, path: str, query: str, status: int,
                    body: str | None, errors: list[dict[str, Any]] | None,
                    detail: dict[str, Any] | None = None) -> None:
-    conn.execute(_INSERT, dict(
+    result = conn.execute(_INSERT, dict(
         workspace=workspace, at=at, kind="request", vendor=vendor, operation_id=operation_id,
         method=method, path=path, query=query, status=status, body=body, errors=errors,
         detail=detail))
+    _trim(conn, workspace, result.inserted_primary_key)
 
 
 def record_webhook(conn: Connection, *, workspace: str, at: float, vendor: str,
                    detail: dict[str, Any], status: int | None, body: str) -> None:
-    conn.execute(insert(t.journal).values(
+    result = conn.execute(insert(t.journal).values(
         workspace=workspace, at=at, kind="webhook", vendor=vendor, operation_id=None,
         method="POST", path=detail.get("url"), query="", status=status, body=body,
         errors=None, detail=detail))
+    _trim(conn, workspace, result.inserted_primary_key)
+
+
+def _trim(conn: Connection, workspace: str, inserted: Any) -> None:
+    if not inserted or int(inserted[0]) % TRIM_EVERY:
+        return
+    oldest_kept = conn.execute(
+        select(t.journal.c.pk).where(t.journal.c.workspace == workspace)
+        .order_by(t.journal.c.pk.desc()).offset(MAX_ENTRIES - 1).limit(1)).scalar()
+    if oldest_kept is not None:
+        conn.execute(delete(t.journal).where(t.journal.c.workspace == workspace,
+                                             t.journal.c.pk < oldest_kept))
 
 
 def entries(conn: Connection, workspace: str, *, operation_id: str | None = None,

@@ -20,6 +20,7 @@ from sandbox.vendors import VendorFace, face_for_path
 
 ROUTING = "connexion_routing"
 DEFAULT_MAX_BODY = 20 * 1024 * 1024
+CLOSE = {"Connection": "close"}
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # (full path pattern, the methods its spec documents), for the `Allow` header of a 405.
 AllowTable = list[tuple[re.Pattern[str], tuple[str, ...]]]
@@ -56,7 +57,10 @@ class Gateway:
         send = self._with_allow(scope, send)
         face = face_for_path(scope["path"])
         if face is None:
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, await _unchunked(scope, receive, DEFAULT_MAX_BODY), send)
+            except SandboxError as err:
+                await respond(scope, err)(scope, receive, send)
             return
         query = scope.get("query_string", b"")
         if b"[" in query or b"%5B" in query or b"%5b" in query:
@@ -104,8 +108,9 @@ class Gateway:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
+                    # Closing the connection is what stops the client's upload.
                     raise PayloadTooLarge(f"body: payload exceeds {limit} bytes",
-                                          field="body", rule="maxBytes")
+                                          field="body", rule="maxBytes", headers=dict(CLOSE))
                 if len(captured) < journal.MAX_BODY_CHARS:
                     captured.extend(chunk[:journal.MAX_BODY_CHARS - len(captured)])
             return message
@@ -126,12 +131,13 @@ class Gateway:
             if declared is not None and declared > limit:
                 size = declared
                 raise PayloadTooLarge(f"body: payload of {declared} bytes exceeds {limit} bytes",
-                                      field="body", rule="maxBytes")
+                                      field="body", rule="maxBytes", headers=dict(CLOSE))
             if workspace is not None:
                 delay = self._admit(face, workspace, scope, extra_headers, state)
                 if delay:
                     await asyncio.sleep(delay)
-            await self.app(scope, counting_receive, send_with_headers)
+            await self.app(scope, await _unchunked(scope, counting_receive, limit),
+                           send_with_headers)
         except SandboxError as err:
             response = respond(scope, err)
             await response(scope, receive, send_with_headers)
@@ -208,12 +214,43 @@ def deadline_receive(receive: Receive, seconds: float) -> Receive:
             message = await asyncio.wait_for(receive(), timeout=max(remaining, 0.001))
         except TimeoutError:
             raise RequestTimeout(f"body: the request body did not arrive within {seconds:g} s",
-                                 field="body", rule="timeout",
-                                 headers={"Connection": "close"}) from None
+                                 field="body", rule="timeout", headers=dict(CLOSE)) from None
         complete = message["type"] != "http.request" or not message.get("more_body", False)
         return message
 
     return timed_receive
+
+
+async def _unchunked(scope: Scope, receive: Receive, limit: int) -> Receive:
+    """A chunked body (no Content-Length) read in full, up to `limit`, and replayed with its
+    Content-Length: Connexion takes a request without that header for one without a body."""
+    if _header(scope, "content-length") is not None or _header(
+            scope, "transfer-encoding") is None:
+        return receive
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return receive
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise PayloadTooLarge(f"body: payload exceeds {limit} bytes", field="body",
+                                  rule="maxBytes", headers=dict(CLOSE))
+        if not message.get("more_body", False):
+            break
+    scope["headers"] = [(k, v) for k, v in scope.get("headers", [])
+                        if k != b"transfer-encoding"] + [(b"content-length",
+                                                          str(len(body)).encode())]
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+    return replay
 
 
 _ARRAY_SUFFIX = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<index>[0-9]*)\]$")

@@ -255,8 +255,10 @@ async def list_contacts(user: str, page: int = 1, per_page: int = 50, search: st
                                                         leads.c.data["email"].as_string()))}[name]
         desc = (sort or "-created_at").startswith("-")
         order = [column.desc(), leads.c.pk.desc()] if desc else [column.asc(), leads.c.pk.asc()]
+        # Past the last row a page is empty; capping keeps a huge page number (a 64-bit page
+        # times per_page) from overflowing the database's OFFSET.
         rows = conn.execute(select(leads).where(*conds).order_by(*order)
-                            .offset((page - 1) * per_page).limit(per_page)).mappings()
+                            .offset(min((page - 1) * per_page, total)).limit(per_page)).mappings()
         return {"data": {"contacts": [contacts.list_view(ws.seed, ws.id, dict(r))
                                       for r in rows]},
                 "meta": {"page": page, "per_page": per_page, "total": int(total)}}

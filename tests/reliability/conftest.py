@@ -33,8 +33,9 @@ class Server:
     """One `sandbox serve` process. `start()` may be called again after `kill()` or `stop()`:
     the same port and the same database file, as a restarted deployment would have."""
 
-    def __init__(self, db: Path, *extra: str) -> None:
-        self.db = db
+    def __init__(self, db: Path, *extra: str, memory: bool = False) -> None:
+        self.db = db  # with memory=True, only where the log goes: the database is in RAM
+        self.memory = memory
         self.extra = extra
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -42,9 +43,9 @@ class Server:
         self.log = db.with_suffix(".log")
 
     def args(self) -> list[str]:
-        return [sys.executable, "-m", "sandbox", "serve", "--port", str(self.port),
-                "--db", f"sqlite:///{self.db}", "--clock-start", START, "--frozen",
-                "--rate-limits", "off", *self.extra]
+        db = [] if self.memory else ["--db", f"sqlite:///{self.db}"]
+        return [sys.executable, "-m", "sandbox", "serve", "--port", str(self.port), *db,
+                "--clock-start", START, "--frozen", "--rate-limits", "off", *self.extra]
 
     def start(self) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
@@ -138,8 +139,8 @@ def own_server(tmp_path: Path) -> Iterator[Any]:
     """A factory of servers private to the test (restarts, small caps), all stopped after."""
     started: list[Server] = []
 
-    def make(*extra: str) -> Server:
-        srv = Server(tmp_path / f"s{len(started)}.db", *extra)
+    def make(*extra: str, memory: bool = False) -> Server:
+        srv = Server(tmp_path / f"s{len(started)}.db", *extra, memory=memory)
         started.append(srv)
         return srv
 
