@@ -1,7 +1,7 @@
 """Benchmark the sandbox against Prism and Connexion's mock (bench/README.md): one command runs
 every scenario on this machine and prints a table with the ratios and the targets.
 
-    python bench/run.py            # full run (installs wrk and Prism when missing), ~6 min
+    python bench/run.py            # full run (installs wrk and Prism when missing), 15-25 min
     python bench/run.py --smoke    # ~5 s: the sandbox only, Python load, small sizes
 """
 
