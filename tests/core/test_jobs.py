@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.core import jobs
+from sandbox.core import settle as settling
 from sandbox.core.clock import Clock, quantise
 from sandbox.core.errors import Conflict
 from sandbox.core.imports import ImportPolicy
@@ -289,7 +290,7 @@ def test_memory_bounded_batches_keep_due_time_order(monkeypatch: pytest.MonkeyPa
     unbounded = Core()
     ids = _overlapping(unbounded)
     unbounded.settle(T0 + 10)
-    monkeypatch.setattr(jobs, "MAX_ROWS_PER_BATCH", 3)
+    monkeypatch.setattr(settling, "MAX_ROWS_PER_BATCH", 3)
     bounded = Core()
     ids_bounded = _overlapping(bounded)
     bounded.settle(T0 + 10)

@@ -1,0 +1,319 @@
+"""Settling: applying, in due-time order across every job of a list, exactly the rows a
+workspace clock has made due, so a job's status and counts are a pure function of its plan and
+the clock (a test that advances 90 s sees what a user who waited 90 s would see)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    insert,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
+
+from sandbox.core import store as t
+from sandbox.core.clock import quantise
+from sandbox.core.errors import Conflict
+from sandbox.core.imports import ImportPolicy, ListState, RowResult, decide, normalise, read_rows
+from sandbox.core.lifecycle import (
+    ACTIVE,
+    NEVER,
+    STATUSES,
+    due_at,
+    due_count,
+    row_due_at,
+    timeline_status,
+)
+
+MAX_ROWS_PER_BATCH = 20_000
+MAX_ROW_ERRORS = 1000
+
+# Row resolvers turn an identifier row into the lead to store (e.g. a username into an X
+# profile). Registered by name so that the plan, which is data, can refer to one.
+Resolver = Callable[[dict[str, Any], "ResolveContext"], dict[str, Any]]
+RESOLVERS: dict[str, Resolver] = {}
+
+
+@dataclass(frozen=True)
+class ResolveContext:
+    seed: int
+    workspace: str
+    at: float
+
+
+# Statements of the settling path, built once: building a statement costs more than running it.
+_BY_JOB_PK = t.jobs.c.pk == bindparam("job_pk")
+_MOMENT = bindparam("moment", type_=t.jobs.c.updated_at.type)
+_SET_DUE = update(t.jobs).where(_BY_JOB_PK).values(due_at=bindparam("due"))
+_TRANSITION = update(t.jobs).where(_BY_JOB_PK).values(
+    status=bindparam("new_status"), started_at=bindparam("started"), updated_at=_MOMENT,
+    due_at=bindparam("due"))
+# The `processed` guard makes a concurrent settle of the same job a Conflict, not a double count.
+_PROGRESS = update(t.jobs).where(_BY_JOB_PK, t.jobs.c.processed == bindparam("was")).values(
+    processed=bindparam("now_processed"),
+    counts=bindparam("new_counts", type_=t.jobs.c.counts.type),
+    row_errors=bindparam("new_errors", type_=t.jobs.c.row_errors.type), updated_at=_MOMENT,
+    source_offset=bindparam("offset"), due_at=bindparam("due"))
+_FINISH = update(t.jobs).where(_BY_JOB_PK).values(
+    status=bindparam("new_status"), error=bindparam("message"), completed_at=_MOMENT,
+    updated_at=_MOMENT, due_at=NEVER)
+# Two index ranges (not one OR, which SQLite answers by scanning the workspace's jobs).
+_DUE = union_all(
+    select(t.jobs).where(t.jobs.c.workspace == bindparam("ws"),
+                         t.jobs.c.due_at <= bindparam("at")),
+    select(t.jobs).where(t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at.is_(None)),
+).order_by(literal_column("pk"))
+
+Sink = dict[int, list[RowResult]]
+
+
+def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | None = None
+           ) -> list[dict[str, Any]]:
+    """Apply everything due by `at`. Returns the jobs that reached a final status; `sink`, when
+    given, receives every row result by job pk (synchronous imports answer per row)."""
+    at = quantise(at)
+    # Only the jobs that are due (an indexed range): the cost of settling follows the work to
+    # do, not the number of jobs stored. NULL marks a job written without a due time.
+    rows = conn.execute(_DUE, {"ws": workspace, "at": at}).mappings().all()
+    if not rows:
+        return []
+    finished: list[dict[str, Any]] = []
+    by_list: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # One executemany per kind of change, not one statement per job (10,000 queued jobs).
+    transitions: list[dict[str, Any]] = []
+    dues: list[dict[str, Any]] = []
+    for r in rows:
+        job = dict(r)
+        if job["status"] not in ACTIVE:
+            dues.append({"job_pk": job["pk"], "due": NEVER})
+            continue
+        status = timeline_status(job, at)
+        # The clock only moves a job forward: settling at an earlier instant changes nothing.
+        if STATUSES.index(status) > STATUSES.index(job["status"]):
+            moment = job["queued_until"] if status == "starting" else job["running_from"]
+            job.update(status=status, started_at=job["started_at"] or job["queued_until"],
+                       updated_at=moment)
+            transitions.append({"job_pk": job["pk"], "new_status": status,
+                                "started": job["started_at"], "moment": moment,
+                                "due": due_at(job)})
+        elif job["due_at"] is None:
+            dues.append({"job_pk": job["pk"], "due": due_at(job)})
+        if job["status"] == "running":
+            by_list[int(job["list_pk"])].append(job)
+    if transitions:
+        conn.execute(_TRANSITION, transitions)
+    if dues:
+        conn.execute(_SET_DUE, dues)
+    for list_pk, jobs_of_list in by_list.items():
+        finished.extend(_settle_list(conn, workspace, list_pk, jobs_of_list, at, seed, sink))
+    return finished
+
+
+def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],
+                 at: float, seed: int, sink: Sink | None) -> list[dict[str, Any]]:
+    finished: list[dict[str, Any]] = []
+    live = list(jobs)
+    while live:
+        targets = {j["pk"]: due_count(j, at) for j in live}
+        # Bound memory: cut the batch at the instant where MAX_ROWS_PER_BATCH rows are due.
+        cut = at
+        for j in live:
+            capped = min(targets[j["pk"]], j["processed"] + MAX_ROWS_PER_BATCH)
+            if capped < targets[j["pk"]]:
+                cut = min(cut, row_due_at(j, capped - 1))
+        if cut < at:
+            # Every job stops at the cut instant (the capped job has rows due by then), so rows
+            # of different jobs are still applied in due-time order across batches.
+            targets = {j["pk"]: min(targets[j["pk"]], due_count(j, cut)) for j in live}
+        pending = [j for j in live if targets[j["pk"]] > j["processed"]]
+        if not pending:
+            break
+        finished.extend(_apply_batch(conn, workspace, list_pk, pending, targets, seed, sink))
+        live = [j for j in live if j["status"] == "running" and j["processed"] < j["total"]
+                and cut < at]
+    done = [j for j in jobs if j["status"] == "running" and j["processed"] >= j["total"]]
+    _finish_many(conn, [(j, "completed", None, row_due_at(j, j["total"] - 1)
+                         if j["total"] else float(j["running_from"])) for j in done])
+    finished.extend(done)
+    return finished
+
+
+def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
+                 targets: dict[int, int], seed: int, sink: Sink | None
+                 ) -> list[dict[str, Any]]:
+    sources = {r.job_pk: (r.format, r.content) for r in conn.execute(
+        select(t.job_sources).where(t.job_sources.c.job_pk.in_([j["pk"] for j in pending])))}
+    batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any]]] = []
+    new_offsets: dict[int, int] = {}
+    for job in pending:
+        fmt, content = sources[job["pk"]]
+        want = targets[job["pk"]] - job["processed"]
+        rows, new_offsets[job["pk"]] = read_rows(fmt, content, job["source_offset"], want,
+                                                 job["plan"])
+        resolver = RESOLVERS.get(job["plan"].get("resolve", ""))
+        for i, row in enumerate(rows):
+            index = job["processed"] + i
+            due = row_due_at(job, index)
+            if resolver:
+                row = resolver(row, ResolveContext(seed, workspace, due))
+            batch.append((due, job["pk"], index, row, job))
+    batch.sort(key=lambda item: (item[0], item[1], item[2]))
+    policies = {j["pk"]: ImportPolicy.from_json(j["plan"]["policy"]) for j in pending}
+    state = _load_state(conn, workspace, list_pk, pending, policies, batch)
+    written = _Written()
+    failed_jobs: dict[int, tuple[str, float, int]] = {}
+    results: dict[int, list[RowResult]] = defaultdict(list)
+    for due, pk, index, row, job in batch:
+        if pk in failed_jobs:
+            continue
+        result, _stored = decide(policies[pk], index, row, state)
+        results[pk].append(result)
+        if result.key is not None and result.outcome in {"added", "updated"}:
+            written.last[result.key] = due
+            if result.outcome == "added":
+                written.by_job[result.key] = job["id"]
+                written.first[result.key] = due
+        if result.fail_job:
+            failed_jobs[pk] = (result.fail_job, due, index + 1)
+    alt_field = next((p.alt_key_field for p in policies.values() if p.alt_key_field), None)
+    _write_leads(conn, list_pk, state, written, alt_field)
+    if sink is not None:
+        for pk, found in results.items():
+            sink.setdefault(pk, []).extend(found)
+    finished = []
+    added_total = 0
+    progress: list[dict[str, Any]] = []
+    for job in pending:
+        counts = dict(job["counts"])
+        errors = list(job["row_errors"])
+        last_due = job["updated_at"]
+        for res in results.get(job["pk"], []):
+            counts[res.outcome] += 1
+            counts["invalid_email"] += int(res.invalid_email)
+            counts["invalid_sms"] += int(res.invalid_sms)
+            if res.code and res.outcome == "failed" and len(errors) < MAX_ROW_ERRORS:
+                errors.append({"row_number": res.index + 1, "code": res.code,
+                               "message": res.message or res.code})
+            last_due = row_due_at(job, res.index)
+        added_total += sum(1 for r in results.get(job["pk"], []) if r.outcome == "added")
+        processed = targets[job["pk"]]
+        if job["pk"] in failed_jobs:
+            processed = failed_jobs[job["pk"]][2]
+        progress.append({"job_pk": job["pk"], "was": job["processed"],
+                         "now_processed": processed, "new_counts": counts,
+                         "new_errors": errors, "moment": last_due,
+                         "offset": new_offsets[job["pk"]],
+                         "due": due_at({**job, "processed": processed})})
+        job.update(processed=processed, counts=counts, row_errors=errors, updated_at=last_due,
+                   source_offset=new_offsets[job["pk"]])
+    _progress(conn, progress)
+    failed = [j for j in pending if j["pk"] in failed_jobs]
+    _finish_many(conn, [(j, "failed", failed_jobs[j["pk"]][0], failed_jobs[j["pk"]][1])
+                        for j in failed])
+    finished.extend(failed)
+    if added_total:
+        conn.execute(update(t.lists).where(t.lists.c.pk == list_pk)
+                     .values(lead_count=t.lists.c.lead_count + added_total))
+    return finished
+
+
+def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],
+                policies: dict[int, ImportPolicy],
+                batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any]]]
+                ) -> ListState:
+    from sandbox.core.imports import row_key
+
+    keys: set[str] = set()
+    alts: set[str] = set()
+    check_block = False
+    alt_field = None
+    for _due, pk, _i, row, _job in batch:
+        policy = policies[pk]
+        key = row_key(policy, row)
+        if key:
+            keys.add(key)
+        if policy.alt_key_field and row.get(policy.alt_key_field):
+            alt_field = policy.alt_key_field
+            alts.add(normalise(policy.alt_key_field, row[policy.alt_key_field]))
+        check_block = check_block or policy.check_block_list
+    state = ListState()
+    key_list, alt_list = sorted(keys), sorted(alts)
+    for chunk_start in range(0, max(len(key_list), len(alt_list)), 500):
+        kc = key_list[chunk_start:chunk_start + 500]
+        ac = alt_list[chunk_start:chunk_start + 500]
+        conds = []
+        if kc:
+            conds.append(t.leads.c.key.in_(kc))
+        if ac:
+            conds.append(t.leads.c.alt_key.in_(ac))
+        for lead in conn.execute(select(t.leads.c.key, t.leads.c.alt_key, t.leads.c.data).where(
+                and_(t.leads.c.list_pk == list_pk, or_(*conds)))):
+            state.by_key[lead.key] = dict(lead.data)
+            if lead.alt_key:
+                state.by_alt[lead.alt_key] = lead.key
+    if check_block:
+        vendor = jobs[0]["vendor"]
+        state.blocked = frozenset(
+            v.lower() for v in conn.execute(select(t.block_list.c.value).where(
+                t.block_list.c.workspace == workspace, t.block_list.c.vendor == vendor,
+                # An entry scoped to a client (Smartlead) blocks only that client's campaigns;
+                # imports carry no client, so only global entries apply to them.
+                t.block_list.c.client_id.is_(None))
+            ).scalars())
+    del alt_field
+    return state
+
+
+@dataclass
+class _Written:
+    """Per lead key: the job that added it and the instants of its first and last write."""
+
+    by_job: dict[str, str] = field(default_factory=dict)
+    first: dict[str, float] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+
+
+def _write_leads(conn: Connection, list_pk: int, state: ListState, written: _Written,
+                 alt_field: str | None) -> None:
+    if state.inserts:
+        conn.execute(insert(t.leads), [
+            {"list_pk": list_pk, "key": key, "data": data,
+             "alt_key": normalise(alt_field, data[alt_field])
+             if alt_field and data.get(alt_field) else None,
+             "created_at": written.first[key], "updated_at": written.last[key],
+             "job_id": written.by_job.get(key)}
+            for key, data in state.inserts.items()])
+    for key, data in state.updates.items():
+        conn.execute(update(t.leads).where(t.leads.c.list_pk == list_pk, t.leads.c.key == key)
+                     .values(data=data, updated_at=written.last[key]))
+
+
+def _progress(conn: Connection, progress: list[dict[str, Any]]) -> None:
+    if not progress:
+        return
+    if conn.dialect.supports_sane_multi_rowcount:
+        if conn.execute(_PROGRESS, progress).rowcount == len(progress):
+            return
+    elif all(conn.execute(_PROGRESS, p).rowcount == 1 for p in progress):
+        return
+    raise Conflict("the job was settled concurrently; retry")
+
+
+def _finish_many(conn: Connection,
+                 items: list[tuple[dict[str, Any], str, str | None, float]]) -> None:
+    if not items:
+        return
+    conn.execute(_FINISH, [{"job_pk": job["pk"], "new_status": status, "message": error,
+                            "moment": at} for job, status, error, at in items])
+    for job, status, error, at in items:
+        job.update(status=status, error=error, completed_at=at, updated_at=at, due_at=NEVER)
