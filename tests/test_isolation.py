@@ -11,12 +11,7 @@ from sandbox.core import jobs, lists
 from sandbox.core.clock import parse_iso
 from sandbox.core.errors import NotFound
 from tests.conftest import START, Sandbox
-from tests.vendors.inboxkit import create_csv, job, new_app, stored_leads, usernames_csv
-
-
-@pytest.fixture(scope="module")
-def app() -> Any:
-    return new_app()
+from tests.vendors.inboxkit import create_csv, job, stored_leads, usernames_csv
 
 
 @pytest.fixture

@@ -6,18 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sandbox.app import create_app
 from sandbox.core import jobs, lists
-from sandbox.settings import Settings
-from tests.conftest import START, Sandbox
-
-
-def new_app() -> Any:
-    """Building an app parses every spec: one per test module is enough, since each test has
-    a workspace key of its own and so stays independent."""
-    return create_app(Settings(validate_responses=True, clock_start=START, clock_mode="frozen",
-                               background_ticker=False))
-
+from tests.conftest import Sandbox
 
 LIST = "demolist1"
 COMPANY = "custom_q5cktl47a6pqa74eu06fz89v"

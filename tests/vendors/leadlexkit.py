@@ -7,11 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from sandbox.app import create_app
 from sandbox.core import jobs
 from sandbox.core import store as t
-from sandbox.settings import Settings
-from tests.conftest import START
 
 V = "leadlex"
 SEEDED = 3  # fixtures/leadlex.yaml: fake_leads of the contact store
@@ -21,13 +18,6 @@ SEED_REQUEST = {"rows": [{"full_name": "Jane Doe", "email": "jane@acme.com"},
                          {"full_name": "Bob Smith", "email": "bob@beta.com"}]}
 SEED_ANSWER = {"data": {"job_id": "imp_01HY1", "status": "completed", "created_count": 2,
                         "updated_count": 0, "skipped_count": 0, "errors": []}}
-
-
-def new_app() -> Any:
-    """Building an app parses every spec: one per test module is enough, since each test has
-    a workspace key of its own and so stays independent."""
-    return create_app(Settings(validate_responses=True, clock_start=START, clock_mode="frozen",
-                               background_ticker=False))
 
 
 def post(sb: Any, path: str, body: Any, **kwargs: Any) -> Any:

@@ -22,16 +22,9 @@ from tests.vendors.inboxkit import (
     create_csv,
     force,
     job,
-    new_app,
     stored_leads,
     usernames_csv,
 )
-
-
-@pytest.fixture(scope="module")
-def app() -> Any:
-    return new_app()
-
 
 # ---- pacing --------------------------------------------------------------------------------
 

@@ -8,14 +8,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import Sandbox
-from tests.vendors.inboxkit import LIST, create_csv, new_app, usernames_csv
+from tests.vendors.inboxkit import LIST, create_csv, usernames_csv
 
 JOBS = f"/lists/{LIST}/import-jobs"
-
-
-@pytest.fixture(scope="module")
-def app() -> Any:
-    return new_app()
 
 
 def assert_error(r: Any, status: int, code: str, field: str | None) -> dict[str, Any]:

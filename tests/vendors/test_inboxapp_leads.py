@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.conftest import Sandbox
-from tests.vendors.inboxkit import assert_prospect, new_app, stored_leads
+from tests.vendors.inboxkit import assert_prospect, stored_leads
 
 CAMPAIGN = "democampaign1"
 OPENER = "custom_x4m8k2p6n9v1w3j7q5r0t8b2"
-
-
-@pytest.fixture(scope="module")
-def app() -> Any:
-    return new_app()
 
 
 def add_to_list(sb: Sandbox, ids: list[str], list_id: str = "demolist2") -> Any:

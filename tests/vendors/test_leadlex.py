@@ -20,17 +20,10 @@ from tests.vendors.leadlexkit import (
     imported,
     job,
     listed,
-    new_app,
     post,
     shown,
     stored,
 )
-
-
-@pytest.fixture(scope="module")
-def app() -> Any:
-    return new_app()
-
 
 # ---- import: synchronous ------------------------------------------------------------------
 

@@ -15,15 +15,8 @@ from tests.vendors.leadlexkit import (
     counts,
     imported,
     listed,
-    new_app,
     post,
 )
-
-
-@pytest.fixture(scope="module")
-def app() -> Any:
-    return new_app()
-
 
 # ---- contacts --------------------------------------------------------------------------------
 

@@ -9,14 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.vendors.leadlexkit import SEEDED, V, new_app
+from tests.vendors.leadlexkit import SEEDED, V
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def app() -> Any:
-    return new_app()
 
 
 def envelope(r: Any, status: int, code: str) -> dict[str, Any]:
