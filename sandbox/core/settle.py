@@ -25,7 +25,15 @@ from sqlalchemy import (
 from sandbox.core import store as t
 from sandbox.core.clock import quantise
 from sandbox.core.errors import Conflict
-from sandbox.core.imports import ImportPolicy, ListState, RowResult, decide, normalise, read_rows
+from sandbox.core.imports import (
+    ImportPolicy,
+    ListState,
+    RowResult,
+    decide,
+    normalise,
+    read_rows,
+    row_key,
+)
 from sandbox.core.lifecycle import (
     ACTIVE,
     NEVER,
@@ -244,19 +252,15 @@ def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[
                 policies: dict[int, ImportPolicy],
                 batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any]]]
                 ) -> ListState:
-    from sandbox.core.imports import row_key
-
     keys: set[str] = set()
     alts: set[str] = set()
     check_block = False
-    alt_field = None
     for _due, pk, _i, row, _job in batch:
         policy = policies[pk]
         key = row_key(policy, row)
         if key:
             keys.add(key)
         if policy.alt_key_field and row.get(policy.alt_key_field):
-            alt_field = policy.alt_key_field
             alts.add(normalise(policy.alt_key_field, row[policy.alt_key_field]))
         check_block = check_block or policy.check_block_list
     state = ListState()
@@ -283,7 +287,6 @@ def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[
                 # imports carry no client, so only global entries apply to them.
                 t.block_list.c.client_id.is_(None))
             ).scalars())
-    del alt_field
     return state
 
 

@@ -299,14 +299,15 @@ async def add_campaign_leads(campaign_id: str, body: dict[str, Any], user: str
                              field="campaignId", noun="campaign")
         rows = [{"platformId": i} for i in body.get("platformIds", [])]
         rows += [{"username": u} for u in body.get("usernames", [])]
-        rows += [_by_external_id(conn, ws.id, e) for e in body.get("externalIds", [])]
+        by_external_id = _external_id_resolver(conn, ws.id)
+        rows += [by_external_id(e) for e in body.get("externalIds", [])]
         fields = [f"{name}[{i}]" for name in ("platformIds", "usernames", "externalIds")
                   for i in range(len(body.get(name, [])))]
         fields += [f"leads[{i}]" for i in range(len(body.get("leads", [])))]
         for lead in body.get("leads", []):
             row = ({"platformId": lead["platformId"]} if lead.get("platformId") else
                    {"username": lead["username"]} if lead.get("username") else
-                   _by_external_id(conn, ws.id, lead.get("externalId", "")))
+                   by_external_id(lead.get("externalId", "")))
             if lead.get("data"):
                 row.update({k: v for k, v in lead["data"].items() if k not in BUILTIN_COLUMNS})
             rows.append(row)
@@ -335,12 +336,24 @@ def _raise_if_failed(job: dict[str, Any], results: list[Any], field: Any) -> Non
                    field=where, rule="fail_value")
 
 
-def _by_external_id(conn: Any, workspace: str, external_id: str) -> dict[str, Any]:
-    """Inbox external ids name prospects the workspace already knows; others cannot resolve."""
-    if _EXTERNAL_ID.match(external_id):
-        for data in conn.execute(select(t.leads.c.data).join(
-                t.lists, t.lists.c.pk == t.leads.c.list_pk).where(
-                t.lists.c.workspace == workspace, t.lists.c.vendor == VENDOR)).scalars():
-            if data.get("externalId") == external_id:
-                return {"platformId": data["platformId"]}
-    return {"__unresolvable__": f"external id '{external_id}' is unknown"}
+def _external_id_resolver(conn: Any, workspace: str) -> Any:
+    """Inbox external ids name prospects the workspace already knows; others cannot resolve.
+    The workspace's prospects are read once per request (and only if an external id is sent),
+    not once per identifier."""
+    known: dict[str, str] | None = None
+
+    def resolve(external_id: str) -> dict[str, Any]:
+        nonlocal known
+        if _EXTERNAL_ID.match(external_id):
+            if known is None:
+                known = {}
+                for data in conn.execute(select(t.leads.c.data).join(
+                        t.lists, t.lists.c.pk == t.leads.c.list_pk).where(
+                        t.lists.c.workspace == workspace, t.lists.c.vendor == VENDOR)).scalars():
+                    if data.get("externalId"):
+                        known.setdefault(data["externalId"], data["platformId"])
+            if external_id in known:
+                return {"platformId": known[external_id]}
+        return {"__unresolvable__": f"external id '{external_id}' is unknown"}
+
+    return resolve
