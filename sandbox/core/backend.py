@@ -77,7 +77,10 @@ class Backend:
         return ws
 
     def settle(self, conn: Connection, ws: Workspace, at: float | None = None) -> None:
-        finished = jobs.settle(conn, ws.id, ws.now if at is None else at, ws.seed)
+        at = ws.now if at is None else at
+        if not jobs.has_due(conn, ws.id, at):
+            return
+        finished = jobs.settle(conn, ws.id, at, ws.seed)
         for job in finished:
             for hook in self.job_finished_hooks:
                 hook(conn, ws, job)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, or_, select, update
 
 from sandbox.core import store as t
 from sandbox.core.clock import quantise
@@ -29,19 +29,20 @@ from sandbox.core.lifecycle import (
     row_due_at,
 )
 from sandbox.core.settle import RESOLVERS, ResolveContext, Resolver, Sink, settle
+from sandbox.core.sql import Fast
 
 __all__ = ["ACTIVE", "FORCED_TRANSITIONS", "NEVER", "RESOLVERS", "STATUSES", "TERMINAL",
            "Pacing", "ResolveContext", "Resolver", "append_rows", "create", "due_at",
-           "due_count", "find", "find_any_vendor", "force", "get_by_pk", "legal_targets",
+           "due_count", "find", "find_any_vendor", "force", "get_by_pk", "has_due", "legal_targets",
            "new_counts", "next_due", "row_due_at", "run_now", "settle", "start"]
 
 COUNT_NAMES = ("added", "updated", "unchanged", "skipped", "blocked", "failed",
                "invalid_email", "invalid_sms")
 
 # Statements of the request path, built once: building a statement costs more than running it.
-_BY_PK = select(t.jobs).where(t.jobs.c.pk == bindparam("job_pk"))
-_INSERT_JOB = insert(t.jobs).returning(t.jobs.c.pk)
-_INSERT_SOURCE = insert(t.job_sources)
+_BY_PK = Fast(select(t.jobs).where(t.jobs.c.pk == bindparam("job_pk")))
+_INSERT_JOB = Fast(insert(t.jobs))
+_INSERT_SOURCE = Fast(insert(t.job_sources))
 
 
 def new_counts() -> dict[str, int]:
@@ -62,8 +63,8 @@ def create(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_p
     if pacing is not None:
         # What `start` would write, in the same INSERT (one statement instead of three).
         values.update(_queued(full_plan, now=now, pacing=pacing))
-    pk = int(conn.execute(_INSERT_JOB, values).scalar_one())
-    conn.execute(_INSERT_SOURCE, {"job_pk": pk, "format": source_format, "content": content})
+    pk = _INSERT_JOB.insert(conn, values)
+    _INSERT_SOURCE.run(conn, {"job_pk": pk, "format": source_format, "content": content})
     return pk
 
 
@@ -92,10 +93,21 @@ def _queued(plan: dict[str, Any], *, now: float, pacing: Pacing) -> dict[str, An
 
 
 def get_by_pk(conn: Connection, pk: int) -> dict[str, Any]:
-    row = conn.execute(_BY_PK, {"job_pk": pk}).mappings().first()
+    row = _BY_PK.first(conn, {"job_pk": pk})
     if row is None:
         raise NotFound("import job not found")
-    return dict(row)
+    return row
+
+
+# Whether settling would find work: asked at every workspace open, nearly always "no".
+_HAS_DUE = Fast(select(or_(
+    exists().where(t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at <= bindparam("at")),
+    exists().where(t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at.is_(None)))))
+
+
+def has_due(conn: Connection, workspace: str, at: float) -> bool:
+    """Whether `settle(conn, workspace, at, ...)` has anything to do (same due-time test)."""
+    return bool(_HAS_DUE.scalar(conn, {"ws": workspace, "at": quantise(at)}))
 
 
 def find(conn: Connection, workspace: str, vendor: str, job_id: str,

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 
 from sandbox.core import store as t
 from sandbox.core.clock import iso
+from sandbox.core.sql import Fast
 
 MAX_BODY_CHARS = 65_536
 # Entries kept per workspace (oldest dropped): one key hammered for days, or a fuzzer, must not
@@ -24,18 +25,18 @@ def clip(body: bytes, total_size: int) -> str:
     return text
 
 
-_INSERT = insert(t.journal)  # built once: every vendor request writes one entry
+_INSERT = Fast(insert(t.journal))  # built once: every vendor request writes one entry
 
 
 def record_request(conn: Connection, *, workspace: str, at: float, vendor: str | None,
                    operation_id: str | None, method: str, path: str, query: str, status: int,
                    body: str | None, errors: list[dict[str, Any]] | None,
                    detail: dict[str, Any] | None = None) -> None:
-    result = conn.execute(_INSERT, dict(
+    pk = _INSERT.insert(conn, dict(
         workspace=workspace, at=at, kind="request", vendor=vendor, operation_id=operation_id,
         method=method, path=path, query=query, status=status, body=body, errors=errors,
         detail=detail))
-    _trim(conn, workspace, result.inserted_primary_key)
+    _trim(conn, workspace, (pk,))
 
 
 def record_webhook(conn: Connection, *, workspace: str, at: float, vendor: str,

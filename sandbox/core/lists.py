@@ -8,20 +8,21 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 
 from sandbox.core import store as t
 from sandbox.core.errors import NotFound
+from sandbox.core.sql import Fast
 
 # Built once: most vendor requests look a list up.
-_GET = select(t.lists).where(
+_GET = Fast(select(t.lists).where(
     t.lists.c.workspace == bindparam("ws"), t.lists.c.vendor == bindparam("vendor"),
-    t.lists.c.kind == bindparam("kind"), t.lists.c.id == bindparam("list_id"))
+    t.lists.c.kind == bindparam("kind"), t.lists.c.id == bindparam("list_id")))
 
 
 def get(conn: Connection, workspace: str, vendor: str, list_id: str | int, *,
         kind: str = "list", field: str = "listId", noun: str = "list") -> dict[str, Any]:
-    row = conn.execute(_GET, {"ws": workspace, "vendor": vendor, "kind": kind,
-                              "list_id": str(list_id)}).mappings().first()
+    row = _GET.first(conn, {"ws": workspace, "vendor": vendor, "kind": kind,
+                            "list_id": str(list_id)})
     if row is None:
         raise NotFound(f"{noun} '{list_id}' not found", field=field)
-    return dict(row)
+    return row
 
 
 def get_or_create(conn: Connection, workspace: str, vendor: str, list_id: str, *, kind: str,

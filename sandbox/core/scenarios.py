@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from sandbox.core import store as t
 from sandbox.core.errors import InvalidRequest, SandboxError, for_status
+from sandbox.core.sql import Fast
 
 HEADER = "x-sandbox-scenario"
 _PART = re.compile(r"^\s*(status|delay|retry_after|message)\s*=\s*(.+?)\s*$")
@@ -78,13 +79,13 @@ def arm(conn: Connection, workspace: str, operation_id: str, scenario: Scenario,
 
 
 # Built once: every vendor request asks whether a scenario is armed for it.
-_ARMED = select(t.scenarios).where(
+_ARMED = Fast(select(t.scenarios).where(
     t.scenarios.c.workspace == bindparam("ws"), t.scenarios.c.operation_id == bindparam("op"),
-    t.scenarios.c.remaining > 0).order_by(t.scenarios.c.pk)
+    t.scenarios.c.remaining > 0).order_by(t.scenarios.c.pk).limit(1))
 
 
 def take(conn: Connection, workspace: str, operation_id: str) -> Scenario | None:
-    row = conn.execute(_ARMED, {"ws": workspace, "op": operation_id}).mappings().first()
+    row = _ARMED.first(conn, {"ws": workspace, "op": operation_id})
     if row is None:
         return None
     conn.execute(update(t.scenarios).where(t.scenarios.c.pk == row["pk"])

@@ -32,6 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import StaticPool
 
+from sandbox.core.sql import Fast
+
 metadata = MetaData()
 
 workspaces = Table(
@@ -267,25 +269,24 @@ def _make_engine(url: str) -> Engine:
 # Built once (ids are drawn on the request path); the increment returns the new value in the
 # same statement where the database can.
 _SEQ_WHERE = (sequences.c.workspace == bindparam("seq_ws"), sequences.c.name == bindparam("seq"))
-_SEQ_GET = select(sequences.c.value).where(*_SEQ_WHERE)
-_SEQ_SET = update(sequences).where(*_SEQ_WHERE).values(value=bindparam("seq_value"))
-_SEQ_BUMP = update(sequences).where(*_SEQ_WHERE).values(value=sequences.c.value + 1).returning(
-    sequences.c.value)
-_SEQ_NEW = insert(sequences)
+_SEQ_GET = Fast(select(sequences.c.value).where(*_SEQ_WHERE))
+_SEQ_SET = Fast(update(sequences).where(*_SEQ_WHERE).values(value=bindparam("seq_value")))
+_SEQ_BUMP = Fast(update(sequences).where(*_SEQ_WHERE).values(value=sequences.c.value + 1)
+                 .returning(sequences.c.value))
+_SEQ_NEW = Fast(insert(sequences))
 
 
 def next_sequence(conn: Connection, workspace: str, name: str, start: int = 1) -> int:
     """The next number of a per-workspace counter (ids stay deterministic and never repeat)."""
     key = {"seq_ws": workspace, "seq": name}
     if conn.dialect.update_returning:
-        bumped = conn.execute(_SEQ_BUMP, key).scalar()
+        bumped = _SEQ_BUMP.scalar(conn, key)
         if bumped is not None:
             return int(bumped)
     else:
-        row = conn.execute(_SEQ_GET, key).first()
-        if row is not None:
-            value = int(row.value) + 1
-            conn.execute(_SEQ_SET, {**key, "seq_value": value})
-            return value
-    conn.execute(_SEQ_NEW, {"workspace": workspace, "name": name, "value": start})
+        value = _SEQ_GET.scalar(conn, key)
+        if value is not None:
+            _SEQ_SET.run(conn, {**key, "seq_value": int(value) + 1})
+            return int(value) + 1
+    _SEQ_NEW.run(conn, {"workspace": workspace, "name": name, "value": start})
     return start

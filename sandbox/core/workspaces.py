@@ -13,6 +13,7 @@ from sandbox.core.errors import InvalidRequest, NotFound
 from sandbox.core.fakes import person, x_profile
 from sandbox.core.imports import normalise
 from sandbox.core.jobs import Pacing
+from sandbox.core.sql import Fast
 
 # Realistic defaults, documented in the README; a fixture or the control API can override them.
 DEFAULT_PACING: dict[str, Pacing] = {
@@ -49,34 +50,35 @@ class Workspace:
 
 
 # Built once: the request path opens a workspace on every call.
-_LOAD = select(t.workspaces).where(t.workspaces.c.id == bindparam("ws_id"))
-_TOUCH = (update(t.workspaces).where(t.workspaces.c.id == bindparam("ws_id"))
-          .values(last_seen_wall=bindparam("seen")))
-_TOUCH_LOAD = _TOUCH.returning(*t.workspaces.c)
+_TOUCH_STMT = (update(t.workspaces).where(t.workspaces.c.id == bindparam("ws_id"))
+               .values(last_seen_wall=bindparam("seen")))
+_LOAD = Fast(select(t.workspaces).where(t.workspaces.c.id == bindparam("ws_id")))
+_TOUCH = Fast(_TOUCH_STMT)
+_TOUCH_LOAD = Fast(_TOUCH_STMT.returning(*t.workspaces.c))
 
 
 def load(conn: Connection, workspace_id: str, seed: int) -> Workspace | None:
-    return _from_row(conn.execute(_LOAD, {"ws_id": workspace_id}).first(), seed)
+    return _from_row(_LOAD.first(conn, {"ws_id": workspace_id}), seed)
 
 
 def load_touched(conn: Connection, workspace_id: str, seed: int) -> Workspace | None:
     """`load` and `touch` together: one statement where the database returns updated rows."""
     params = {"ws_id": workspace_id, "seen": wall_now()}
     if conn.dialect.update_returning:
-        return _from_row(conn.execute(_TOUCH_LOAD, params).first(), seed)
-    ws = _from_row(conn.execute(_LOAD, params).first(), seed)
+        return _from_row(_TOUCH_LOAD.first(conn, params), seed)
+    ws = _from_row(_LOAD.first(conn, params), seed)
     if ws is not None:
-        conn.execute(_TOUCH, params)
+        _TOUCH.run(conn, params)
     return ws
 
 
-def _from_row(row: Any, seed: int) -> Workspace | None:
+def _from_row(row: dict[str, Any] | None, seed: int) -> Workspace | None:
     if row is None:
         return None
-    clock = Clock(anchor_wall=row.anchor_wall, anchor_virtual=row.anchor_virtual,
-                  speed=row.speed, frozen=row.frozen)
-    return Workspace(id=row.id, clock=clock, created_at=row.created_at, seed=seed,
-                     settings=dict(row.settings or {}))
+    clock = Clock(anchor_wall=row["anchor_wall"], anchor_virtual=row["anchor_virtual"],
+                  speed=row["speed"], frozen=row["frozen"])
+    return Workspace(id=row["id"], clock=clock, created_at=row["created_at"], seed=seed,
+                     settings=dict(row["settings"] or {}))
 
 
 def create(conn: Connection, workspace_id: str, *, seed: int, clock_start: str | None,
@@ -111,7 +113,7 @@ def save_settings(conn: Connection, ws: Workspace) -> None:
 
 
 def touch(conn: Connection, workspace_id: str) -> None:
-    conn.execute(_TOUCH, {"ws_id": workspace_id, "seen": wall_now()})
+    _TOUCH.run(conn, {"ws_id": workspace_id, "seen": wall_now()})
 
 
 def drop(conn: Connection, workspace_id: str) -> bool:
