@@ -12,11 +12,9 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    and_,
     bindparam,
     insert,
     literal_column,
-    or_,
     select,
     union_all,
     update,
@@ -82,6 +80,13 @@ _DUE = union_all(
                          t.jobs.c.due_at <= bindparam("at")),
     select(t.jobs).where(t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at.is_(None)),
 ).order_by(literal_column("pk"))
+
+_LEAD_STATE = select(t.leads.c.pk, t.leads.c.key, t.leads.c.alt_key, t.leads.c.data)
+_LEADS_BY_KEY = _LEAD_STATE.where(t.leads.c.list_pk == bindparam("list_pk"),
+                                  t.leads.c.key.in_(bindparam("values", expanding=True)))
+_LEADS_BY_ALT = _LEAD_STATE.where(t.leads.c.list_pk == bindparam("list_pk"),
+                                  t.leads.c.alt_key.in_(bindparam("values", expanding=True)))
+_LOOKUP_CHUNK = 500
 
 Sink = dict[int, list[RowResult]]
 
@@ -264,20 +269,20 @@ def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[
             alts.add(normalise(policy.alt_key_field, row[policy.alt_key_field]))
         check_block = check_block or policy.check_block_list
     state = ListState()
-    key_list, alt_list = sorted(keys), sorted(alts)
-    for chunk_start in range(0, max(len(key_list), len(alt_list)), 500):
-        kc = key_list[chunk_start:chunk_start + 500]
-        ac = alt_list[chunk_start:chunk_start + 500]
-        conds = []
-        if kc:
-            conds.append(t.leads.c.key.in_(kc))
-        if ac:
-            conds.append(t.leads.c.alt_key.in_(ac))
-        for lead in conn.execute(select(t.leads.c.key, t.leads.c.alt_key, t.leads.c.data).where(
-                and_(t.leads.c.list_pk == list_pk, or_(*conds)))):
-            state.by_key[lead.key] = dict(lead.data)
-            if lead.alt_key:
-                state.by_alt[lead.alt_key] = lead.key
+    found: dict[int, Any] = {}
+    # One indexed lookup per column (an OR of the two makes SQLite scan the whole list, once
+    # per chunk: quadratic in the list's size on a large import).
+    for statement, values in ((_LEADS_BY_KEY, sorted(keys)), (_LEADS_BY_ALT, sorted(alts))):
+        for start in range(0, len(values), _LOOKUP_CHUNK):
+            for lead in conn.execute(statement, {"list_pk": list_pk,
+                                                 "values": values[start:start + _LOOKUP_CHUNK]}):
+                found[lead.pk] = lead
+    # In pk order: when leads share an alternative key, the newest one answers for it.
+    for pk in sorted(found):
+        lead = found[pk]
+        state.by_key[lead.key] = dict(lead.data)
+        if lead.alt_key:
+            state.by_alt[lead.alt_key] = lead.key
     if check_block:
         vendor = jobs[0]["vendor"]
         state.blocked = frozenset(
