@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import warnings
 from collections.abc import Sequence
@@ -77,6 +78,10 @@ def banner(settings: Settings) -> str:
 
 
 def serve(args: argparse.Namespace) -> int:
+    # Start-up allocates ~90,000 long-lived objects (modules, parsed specs, routes, validators)
+    # and little garbage: with the collector off until they are frozen below, the collections
+    # they would trigger (~70 ms of start-up) are not run.
+    gc.disable()
     import uvicorn
 
     from sandbox.app import create_app
@@ -84,11 +89,11 @@ def serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     app = create_app(settings)
     # The parsed specs, routes and compiled validators live as long as the process: moved out of
-    # the collector's reach, they are not traversed again by every full collection (p99).
-    import gc
-
-    gc.collect()
+    # the collector's reach, they are not traversed again by every full collection (p99). No
+    # collection first: it would take 30-50 ms to free start-up's ~400 KB of cyclic garbage
+    # (throwaway classes and closures of the imports), which is frozen along instead.
     gc.freeze()
+    gc.enable()
     print(banner(settings), flush=True)
     from sandbox.http.server import protocol_class
 
