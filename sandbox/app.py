@@ -26,6 +26,7 @@ from sandbox.core.backend import Backend
 from sandbox.http.armed import ArmedScenarios
 from sandbox.http.errors import connexion_handler
 from sandbox.http.gateway import DEFAULT_MAX_BODY, AllowTable, Gateway, allow_table
+from sandbox.http.operations import OnceApi
 from sandbox.http.validation import validator_map
 from sandbox.settings import SPEC_DIR, Settings
 from sandbox.vendors import FACES
@@ -96,6 +97,7 @@ def _create_app(settings: Settings) -> AsyncApp:
     app = AsyncApp(__name__, validator_map=validator_map(), pythonic_params=True,
                    validate_responses=settings.validate_responses,
                    lifespan=webhooks.lifespan(backend))
+    app._middleware_app.api_cls = OnceApi  # handler wrappers built once, not per request
     max_body: dict[str, int] = {}
     allow: AllowTable = []
     for face in FACES:

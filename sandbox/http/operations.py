@@ -1,0 +1,54 @@
+"""Connexion's handler wrapping, built once per operation instead of once per request.
+
+Connexion 3.3's `AsyncOperation.fn` wraps the handler in a fresh decorator stack on every call,
+and the stack inspects the handler's signature each time (three `inspect.signature` calls a
+request, with the security handler's). None of that depends on the request: the request itself
+is read from Connexion's context when the wrapper runs, exactly as before.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from connexion.apps.asynchronous import AsyncApi, AsyncOperation
+from connexion.decorators import StarletteDecorator
+from connexion.operations import AbstractOperation
+from connexion.security import AbstractSecurityHandler
+
+
+class _OnceDecorator(StarletteDecorator):
+    """Builds the parameter and response decorators around a handler once."""
+
+    @functools.cache  # noqa: B019 (one instance per operation, kept for the app's life)
+    def decorate(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        return super().decorate(function)
+
+
+class _Operation(AsyncOperation):
+    @functools.cached_property
+    def fn(self) -> Callable[..., Any]:
+        decorator = _OnceDecorator(pythonic_params=self.pythonic_params,
+                                   jsonifier=self.jsonifier)
+        return decorator(self._fn)
+
+
+class OnceApi(AsyncApi):
+    """The API class of the app's innermost layer, making `_Operation`s."""
+
+    def make_operation(self, operation: AbstractOperation) -> AsyncOperation:
+        return _Operation.from_operation(operation, pythonic_params=self.pythonic_params,
+                                         jsonifier=self.jsonifier)
+
+
+def _accepts_kwarg_once() -> None:
+    """The security handler asks twice a request whether the info function takes `request`
+    and `required_scopes`: a property of the function, answered once per function."""
+    original = AbstractSecurityHandler._accepts_kwarg
+    if not hasattr(original, "cache_info"):
+        AbstractSecurityHandler._accepts_kwarg = staticmethod(
+            functools.lru_cache(maxsize=256)(original))
+
+
+_accepts_kwarg_once()

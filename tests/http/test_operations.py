@@ -1,0 +1,32 @@
+"""Connexion's handler wrappers are built once per operation, and still read each request."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from tests.conftest import Sandbox
+
+
+def test_requests_do_not_inspect_handler_signatures(sb: Sandbox,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    path = "/lists/demolist1/import-jobs"
+    body = {"data": {"type": "csv", "content": "username\nalice\nbob\n"}}
+    for _ in range(3):
+        assert sb.call("inboxapp", "POST", path, json=body).status_code == 200
+    sb.call("inboxapp", "GET", path)  # the first call of an operation builds its wrappers
+    calls = []
+    real = inspect.signature
+
+    def counting(*args: object, **kwargs: object) -> inspect.Signature:
+        calls.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inspect, "signature", counting)
+    answers = [sb.call("inboxapp", "GET", path, params={"limit": n}) for n in (1, 2, 3)]
+    assert calls == []
+    # Each request's own parameters still reach the handler (nothing cached per request).
+    assert [len(a.json()["data"]) for a in answers] == [1, 2, 3]
+    bad = sb.call("inboxapp", "GET", path, params={"limit": 0})
+    assert bad.status_code == 400 and "limit" in bad.text
