@@ -234,13 +234,25 @@ class Store:
         self.url = url
         self.engine = _make_engine(url)
         metadata.create_all(self.engine)
+        # An in-memory database is one DB-API connection (StaticPool) whatever the checkout:
+        # keeping one Connection open makes a transaction cost ~3 us instead of the ~19 us of a
+        # pool checkout, and every request runs three.
+        self._kept: Connection | None = (self.engine.connect()
+                                         if isinstance(self.engine.pool, StaticPool) else None)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        kept = self._kept
+        if kept is None or kept.closed or kept.in_transaction():
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with kept.begin():
+            yield kept
 
     def dispose(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
         self.engine.dispose()
 
 
