@@ -20,7 +20,6 @@ from sandbox.core.backend import current
 from sandbox.core.clock import iso_offset
 from sandbox.core.errors import Conflict, InvalidRequest, NotFound, SandboxError
 from sandbox.core.imports import ImportPolicy, encode_jsonl
-from sandbox.http import xmlcodec
 
 VENDOR = "which50"
 # Which50 documents no status values: these are the spec's ImportJobStatus enum. Which50 has no
@@ -84,6 +83,9 @@ def answer(data: Any, schema_name: str) -> Response:
     """A 200 answer in the format the request's Accept header asks for."""
     media = negotiate(request.headers.get("accept"))
     if media in XML_TYPES:
+        # Imported on the first XML answer: xmlcodec and defusedxml are ~10 ms of start-up.
+        from sandbox.http import xmlcodec
+
         return Response(xmlcodec.render(data, schema(schema_name)),
                         media_type=f"{media}; charset=utf-8")
     # Always a Response with its media type: the spec lists four, and Connexion refuses to guess.
@@ -159,6 +161,8 @@ def render_error(err: SandboxError, request_headers: dict[str, str]) -> Response
                       request_headers.get(":path", ""), request_headers)
     media = negotiate(request_headers.get("accept"))
     if media in XML_TYPES:
+        from sandbox.http import xmlcodec  # on the first XML answer (start-up time)
+
         return Response(xmlcodec.render_http_error(body), status_code=err.status,
                         media_type=f"{media}; charset=utf-8")
     return Response(json.dumps(body), status_code=err.status,
