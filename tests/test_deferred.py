@@ -16,7 +16,8 @@ _SCRIPT = textwrap.dedent("""
     from sandbox.app import create_app
     from sandbox.settings import Settings
     app = create_app(Settings(background_ticker=False))
-    heavy = ("rich", "click", "charset_normalizer", "urllib3", "anyio.from_thread")
+    heavy = ("rich", "click", "charset_normalizer", "urllib3", "anyio.from_thread",
+             "hypothesis", "schemathesis", "defusedxml", "sandbox.http.xmlcodec")
     print("STARTUP", sorted(m for m in heavy if m in sys.modules))
     print("STAND-INS", sorted(n for n in deferred.DEFERRED
                                if isinstance(sys.modules[n], deferred._Deferred)))
