@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
 
 from sandbox.core import store as t
 from sandbox.core.errors import InvalidRequest, SandboxError, for_status
@@ -82,6 +82,14 @@ def arm(conn: Connection, workspace: str, operation_id: str, scenario: Scenario,
 _ARMED = Fast(select(t.scenarios).where(
     t.scenarios.c.workspace == bindparam("ws"), t.scenarios.c.operation_id == bindparam("op"),
     t.scenarios.c.remaining > 0).order_by(t.scenarios.c.pk).limit(1))
+
+
+_ANY_ARMED = Fast(select(exists().where(t.scenarios.c.workspace == bindparam("ws"),
+                                        t.scenarios.c.remaining > 0)))
+
+
+def any_armed(conn: Connection, workspace: str) -> bool:
+    return bool(_ANY_ARMED.scalar(conn, {"ws": workspace}))
 
 
 def take(conn: Connection, workspace: str, operation_id: str) -> Scenario | None:

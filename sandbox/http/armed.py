@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.core import scenarios
 from sandbox.core.backend import current
+from sandbox.http.gateway import ARMED_KEY, ROUTING
 from sandbox.vendors import face_for_path
 
 
@@ -18,11 +19,14 @@ class ArmedScenarios:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            ext = scope.get("extensions", {})
             face = face_for_path(scope["path"])
-            operation_id = (scope.get("extensions", {}).get("connexion_routing") or {}).get(
-                "operation_id")
+            operation_id = (ext.get(ROUTING) or {}).get("operation_id")
             key = face.key_from(scope) if face else None
-            if face and operation_id and key and face.key_is_well_formed(key):
+            # The gateway found nothing armed when it admitted the request (the usual case).
+            nothing_armed = ext.get(ARMED_KEY) is False
+            if face and operation_id and key and not nothing_armed and face.key_is_well_formed(
+                    key):
                 backend = current()
                 with backend.store.begin() as conn:
                     scenario = scenarios.take(conn, key, operation_id)

@@ -14,12 +14,27 @@ from typing import Any
 
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
 from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import AsyncParameterDecorator, pythonic, sanitized
 from connexion.operations import AbstractOperation
 from connexion.security import AbstractSecurityHandler
 
 
+class _Parameters(AsyncParameterDecorator):
+    """Connexion's parameter decorator, remembering each parameter's Python name (three
+    regular expressions and a CamelCase conversion per parameter, per request, otherwise)."""
+
+    def __init__(self, *, pythonic_params: bool = False, **kwargs: Any) -> None:
+        super().__init__(pythonic_params=pythonic_params, **kwargs)
+        self.sanitize_fn = functools.lru_cache(maxsize=4096)(
+            pythonic if pythonic_params else sanitized)
+
+
 class _OnceDecorator(StarletteDecorator):
     """Builds the parameter and response decorators around a handler once."""
+
+    @property
+    def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
+        return _Parameters
 
     @functools.cache  # noqa: B019 (one instance per operation, kept for the app's life)
     def decorate(self, function: Callable[..., Any]) -> Callable[..., Any]:
