@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
@@ -77,6 +78,9 @@ class ListState:
     blocked: frozenset[str] = frozenset()
     inserts: dict[str, dict[str, Any]] = field(default_factory=dict)
     updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per inserted key, (alternative key field, normalised value) as the row was added; dropped
+    # when a later row replaces the data, so whoever writes the insert need not re-derive it.
+    inserted_alt: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 # ---- sources ------------------------------------------------------------------------------
@@ -158,18 +162,21 @@ def read_rows(fmt: str, content: str, offset: int, count: int, plan: dict[str, A
         return rows, pos
     header: list[str] = plan.get("csv_header", [])
     mapping: dict[str, str] = plan.get("csv_mapping") or {h: h for h in header}
+    # Which column lands in which field, worked out once rather than once per cell.
+    columns = [(i, target) for i, name in enumerate(header) if (target := mapping.get(name))]
+    width = len(header)
     lines = _OffsetLines(content, offset)
     reader = csv.reader(lines, strict=True)
     for record in reader:
-        if _blank(record):
-            continue
-        row: dict[str, Any] = {}
-        for name, value in zip(header, record, strict=False):
-            target = mapping.get(name)
-            if target:
-                row[target] = value.strip()
-        if len(record) != len(header):
-            row["__csv_error__"] = (f"expected {len(header)} columns, found {len(record)}")
+        if len(record) != width:
+            if _blank(record):
+                continue
+            row = {target: record[i].strip() for i, target in columns if i < len(record)}
+            row["__csv_error__"] = (f"expected {width} columns, found {len(record)}")
+        else:
+            row = {target: record[i].strip() for i, target in columns}
+            if not any(row.values()) and _blank(record):
+                continue
         rows.append(row)
         if len(rows) >= count:
             break
@@ -178,20 +185,39 @@ def read_rows(fmt: str, content: str, offset: int, count: int, plan: dict[str, A
 
 # ---- decisions ----------------------------------------------------------------------------
 
+def row_keys(policy: ImportPolicy, row: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The row's key and its normalised alternative key (what `decide` matches on)."""
+    alt = row.get(policy.alt_key_field) if policy.alt_key_field else None
+    return row_key(policy, row), normalise(policy.alt_key_field, alt) if alt else None  # type: ignore[arg-type]
+
+
 def row_key(policy: ImportPolicy, row: dict[str, Any]) -> str | None:
     for name in policy.key_fields:
         value = row.get(name)
-        if value not in (None, ""):
+        if value is not None and value != "":
             return normalise(name, value)
     return None
 
 
-def normalise(name: str, value: Any) -> str:
-    text = str(value).strip()
+_NOT_PHONE = re.compile(r"[^0-9+]")
+_PLAIN, _EMAIL, _PHONE = 0, 1, 2
+
+
+@lru_cache(maxsize=256)
+def _key_kind(name: str) -> int:
     if "email" in name.lower() or name in {"username", "Email"}:
+        return _EMAIL
+    return _PHONE if "phone" in name.lower() else _PLAIN
+
+
+def normalise(name: str, value: Any) -> str:
+    # Runs several times per imported row: the field name's kind is looked up, not re-derived.
+    text = (value if type(value) is str else str(value)).strip()
+    kind = _key_kind(name)
+    if kind == _EMAIL:
         return text.lower().lstrip("@")
-    if "phone" in name.lower():
-        return re.sub(r"[^0-9+]", "", text)
+    if kind == _PHONE:
+        return _NOT_PHONE.sub("", text)
     return text
 
 
@@ -211,32 +237,41 @@ def is_fail_value(value: str | None) -> bool:
     return bool(value) and str(value).lower().startswith(FAIL_PREFIXES)
 
 
-def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListState
+def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListState,
+           keys: tuple[str | None, str | None] | None = None
            ) -> tuple[RowResult, dict[str, Any] | None]:
     """What one row does, given the list as it stands. Returns the result and the lead data to
-    store (None when nothing is written)."""
+    store (None when nothing is written). `keys`: `row_keys(policy, row)`, when the caller has
+    already worked them out."""
     if "__csv_error__" in row:
         return RowResult(index, "failed", None, "invalid_row", row.pop("__csv_error__")), None
     if "__unresolvable__" in row:
         # A resolver may name the failure (`__error_code__`); the vendor shows that code.
         code = str(row.pop("__error_code__", "unresolvable"))
         return RowResult(index, "failed", None, code, row.pop("__unresolvable__")), None
-    key = row_key(policy, row)
-    magic = next((str(v) for v in (key, row.get("username"), row.get("email"), row.get("Email"))
-                  if isinstance(v, str) and is_fail_value(v)), None)
+    key = row_key(policy, row) if keys is None else keys[0]
+    magic = None
+    for value in (key, row.get("username"), row.get("email"), row.get("Email")):
+        if isinstance(value, str) and value.lower().startswith(FAIL_PREFIXES):
+            magic = value
+            break
     if magic is not None:
         return RowResult(index, "failed", key, "job_failed", fail_message(magic),
                          fail_job=fail_message(magic)), None
     invalid_email = invalid_sms = False
-    email = str(row.get(policy.email_field, "") or "").strip() if policy.email_field else ""
-    if policy.email_field and email and not EMAIL_RE.match(email):
-        invalid_email = True
-        if policy.invalid_email == "fail":
-            return RowResult(index, "failed", key, "invalid_email",
-                             f"'{email}' is not a valid email address",
-                             invalid_email=True), None
+    email = ""
+    if policy.email_field:
+        value = row.get(policy.email_field)
+        email = (value if type(value) is str else str(value)).strip() if value else ""
+        if email and not EMAIL_RE.match(email):
+            invalid_email = True
+            if policy.invalid_email == "fail":
+                return RowResult(index, "failed", key, "invalid_email",
+                                 f"'{email}' is not a valid email address",
+                                 invalid_email=True), None
     if policy.phone_field:
-        phone = str(row.get(policy.phone_field, "") or "").strip()
+        value = row.get(policy.phone_field)
+        phone = (value if type(value) is str else str(value)).strip() if value else ""
         if phone and (phone in INVALID_SMS_NUMBERS or not PHONE_RE.match(phone)):
             invalid_sms = True
     if key is None:
@@ -251,18 +286,26 @@ def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListSta
     if policy.tags:
         merged_tags = list(dict.fromkeys([*row.get("tags", []), *policy.tags]))
         row = {**row, "tags": merged_tags}
+        if policy.alt_key_field == "tags":
+            keys = None  # the alternative key is the merged value
     existing_key = key if key in state.by_key else None
+    alt_key = None
     if existing_key is None and policy.alt_key_field:
-        alt = row.get(policy.alt_key_field)
-        if alt:
-            existing_key = state.by_alt.get(normalise(policy.alt_key_field, alt))
-    flags: dict[str, Any] = {"invalid_email": invalid_email, "invalid_sms": invalid_sms}
+        if keys is not None:
+            alt_key = keys[1]
+        else:
+            alt = row.get(policy.alt_key_field)
+            alt_key = normalise(policy.alt_key_field, alt) if alt else None
+        if alt_key is not None:
+            existing_key = state.by_alt.get(alt_key)
     if existing_key is None:
         state.by_key[key] = row
         state.inserts[key] = row
-        if policy.alt_key_field and row.get(policy.alt_key_field):
-            state.by_alt[normalise(policy.alt_key_field, row[policy.alt_key_field])] = key
-        return RowResult(index, "added", key, **flags), row
+        state.inserted_alt[key] = (policy.alt_key_field, alt_key)
+        if alt_key is not None:
+            state.by_alt[alt_key] = key
+        return RowResult(index, "added", key, None, None, None, invalid_email, invalid_sms), row
+    flags: dict[str, Any] = {"invalid_email": invalid_email, "invalid_sms": invalid_sms}
     current = state.by_key[existing_key]
     if policy.on_existing == "skip":
         return RowResult(index, "skipped", existing_key, "duplicate",
@@ -277,6 +320,7 @@ def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListSta
     state.by_key[existing_key] = merged
     if existing_key in state.inserts:
         state.inserts[existing_key] = merged
+        state.inserted_alt.pop(existing_key, None)
     else:
         state.updates[existing_key] = merged
     return RowResult(index, "updated", existing_key, **flags), merged
