@@ -15,7 +15,7 @@ from typing import Any
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import AsyncParameterDecorator, pythonic, sanitized
-from connexion.operations import AbstractOperation
+from connexion.operations import AbstractOperation, OpenAPIOperation
 from connexion.security import AbstractSecurityHandler
 
 
@@ -66,4 +66,26 @@ def _accepts_kwarg_once() -> None:
             functools.lru_cache(maxsize=256)(original))
 
 
+def _body_definition_once() -> None:
+    """Connexion looks an operation's body definition up six times a request (a media-type
+    match over the spec's content map each time); it is a fixed part of the spec, and the
+    lookup returns the spec's own dict, so remembering it returns the very same object."""
+    original = OpenAPIOperation.body_definition
+    if getattr(original, "_sandbox_once", False):
+        return
+
+    def body_definition(self: OpenAPIOperation, content_type: str | None = None) -> Any:
+        known: dict[str | None, Any] = self.__dict__.setdefault("_sandbox_body_definitions", {})
+        if content_type in known:
+            return known[content_type]
+        found = original(self, content_type)
+        if len(known) < 16:  # the media type comes from the request: keep the cache bounded
+            known[content_type] = found
+        return found
+
+    body_definition._sandbox_once = True  # type: ignore[attr-defined]
+    OpenAPIOperation.body_definition = body_definition
+
+
 _accepts_kwarg_once()
+_body_definition_once()
