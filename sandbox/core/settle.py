@@ -13,13 +13,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Connection,
     bindparam,
-    insert,
     literal_column,
     select,
     union_all,
     update,
 )
 
+from sandbox.core import lists
 from sandbox.core import store as t
 from sandbox.core.clock import quantise
 from sandbox.core.errors import Conflict
@@ -42,7 +42,6 @@ from sandbox.core.lifecycle import (
     row_due_at,
     timeline_status,
 )
-from sandbox.core.sql import Fast
 
 MAX_ROWS_PER_BATCH = 20_000
 MAX_ROW_ERRORS = 1000
@@ -84,17 +83,6 @@ _DUE = union_all(
     select(t.jobs).where(t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at.is_(None)),
 ).order_by(literal_column("pk"))
 
-_LEAD_STATE = select(t.leads.c.pk, t.leads.c.key, t.leads.c.alt_key, t.leads.c.data)
-_LEADS_BY_KEY = _LEAD_STATE.where(t.leads.c.list_pk == bindparam("list_pk"),
-                                  t.leads.c.key.in_(bindparam("values", expanding=True)))
-_LEADS_BY_ALT = _LEAD_STATE.where(t.leads.c.list_pk == bindparam("list_pk"),
-                                  t.leads.c.alt_key.in_(bindparam("values", expanding=True)))
-_LOOKUP_CHUNK = 500
-_INSERT_LEAD = Fast(insert(t.leads))
-_UPDATE_LEAD = Fast(update(t.leads).where(
-    t.leads.c.list_pk == bindparam("list_pk"), t.leads.c.key == bindparam("lead_key")).values(
-    data=bindparam("new_data", type_=t.leads.c.data.type),
-    updated_at=bindparam("moment", type_=t.leads.c.updated_at.type)))
 
 Sink = dict[int, list[RowResult]]
 
@@ -139,6 +127,7 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
     for list_pk, jobs_of_list in by_list.items():
         finished.extend(_settle_list(conn, workspace, list_pk, jobs_of_list, at, seed, sink))
     return finished
+
 
 
 def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],
@@ -302,20 +291,11 @@ def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[
     keys = {key for key, _alt in row_keys if key}
     alts = {alt for _key, alt in row_keys if alt is not None}
     state = ListState()
-    found: dict[int, Any] = {}
-    # One indexed lookup per column (an OR of the two makes SQLite scan the whole list, once
-    # per chunk: quadratic in the list's size on a large import).
-    for statement, values in ((_LEADS_BY_KEY, sorted(keys)), (_LEADS_BY_ALT, sorted(alts))):
-        for start in range(0, len(values), _LOOKUP_CHUNK):
-            for lead in conn.execute(statement, {"list_pk": list_pk,
-                                                 "values": values[start:start + _LOOKUP_CHUNK]}):
-                found[lead.pk] = lead
     # In pk order: when leads share an alternative key, the newest one answers for it.
-    for pk in sorted(found):
-        lead = found[pk]
-        state.by_key[lead.key] = dict(lead.data)
-        if lead.alt_key:
-            state.by_alt[lead.alt_key] = lead.key
+    for lead in lists.matching_leads(conn, list_pk, keys, alts):
+        state.by_key[lead["key"]] = dict(lead["data"])
+        if lead["alt_key"]:
+            state.by_alt[lead["alt_key"]] = lead["key"]
     if any(p.check_block_list for p in policies.values()):
         vendor = jobs[0]["vendor"]
         state.blocked = frozenset(
@@ -340,11 +320,12 @@ def _write_leads(conn: Connection, list_pk: int, state: ListState,
             alt = normalise(alt_field, data[alt_field]) if alt_field and data.get(alt_field) \
                 else None
         at, job_id = first[key]
-        inserts.append({"list_pk": list_pk, "key": key, "data": data, "alt_key": alt,
-                        "created_at": at, "updated_at": last[key], "job_id": job_id})
-    _INSERT_LEAD.many(conn, inserts)
-    _UPDATE_LEAD.many(conn, [{"list_pk": list_pk, "lead_key": key, "new_data": data,
-                              "moment": last[key]} for key, data in state.updates.items()])
+        inserts.append((list_pk, key, alt, data, at, last[key], job_id))
+    if inserts:
+        lists.insert_leads(conn, inserts)
+    if state.updates:
+        lists.update_leads(conn, list_pk, [(key, data, last[key])
+                                           for key, data in state.updates.items()])
 
 
 def _progress(conn: Connection, progress: list[dict[str, Any]]) -> None:
