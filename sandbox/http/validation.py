@@ -27,12 +27,10 @@ from jsonschema.validators import extend
 from starlette.types import Scope
 
 from sandbox.core.errors import InvalidRequest, MalformedBody
+from sandbox.http.fastcheck import INT64, fast_check
 
 _VALIDATORS: dict[int, tuple[Any, Any]] = {}
 PARSED_BODY_KEY = "sandbox.parsed_body"
-# An `integer` in a request is a signed 64-bit one: larger values cannot be stored (SQLite,
-# PostgreSQL) and no vendor documents bigger ids, pages or offsets.
-INT64 = 2**63
 _BOUNDED: dict[Any, Any] = {}
 # No vendor field holds megabytes of text: a longer string in a request body is refused unless
 # its schema admits it with a larger maxLength (the CSV uploads: 20 MiB).
@@ -223,6 +221,18 @@ class VendorJSONBodyValidator(JSONRequestBodyValidator):
                 return None
             raise MalformedBody("body: request body must not be empty", field="body",
                                 rule="required")
+        check = fast_check(self._schema)
+        if check is None or not check(body):
+            self._explain_invalid(body)
+        where = _oversized(body, large_fields(self._schema))
+        if where is not None:
+            field = where or "body"
+            raise InvalidRequest(f"{field}: is too long: more than {MAX_STRING_CHARS} characters",
+                                 field=field, rule="maxLength")
+        return None
+
+    def _explain_invalid(self, body: Any) -> None:
+        """jsonschema's verdict: raises the most relevant error, if there is one."""
         try:
             # Not best_match: it descends into oneOf branches blindly (a body without
             # `data.type` would be blamed on a field of the last branch); _focus descends
@@ -233,12 +243,6 @@ class VendorJSONBodyValidator(JSONRequestBodyValidator):
                                 rule="depth") from exc
         if error is not None:
             raise explain(error)
-        where = _oversized(body, large_fields(self._schema))
-        if where is not None:
-            field = where or "body"
-            raise InvalidRequest(f"{field}: is too long: more than {MAX_STRING_CHARS} characters",
-                                 field=field, rule="maxLength")
-        return None
 
 
 def large_fields(schema: Any) -> frozenset[str]:

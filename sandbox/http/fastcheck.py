@@ -1,0 +1,112 @@
+"""A compiled yes/no check of request bodies in front of jsonschema: a body it passes is valid;
+any other body gets jsonschema's full verdict and error, exactly as before.
+
+jsonschema interprets the schema on every request (a fifth of a validated POST); fastjsonschema
+(a small pure-Python library, well kept, used by packaging tools) compiles it to Python code
+once. The compiled check must never pass what jsonschema refuses, so the schema is first given
+the rules Connexion's and the sandbox's validators add to Draft 4: OpenAPI's `nullable`,
+integers that fit in 64 bits, and jsonschema's own format checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import fastjsonschema
+from jsonschema import Draft4Validator
+
+Check = Callable[[Any], bool]
+
+# An `integer` in a request is a signed 64-bit one: larger values cannot be stored (SQLite,
+# PostgreSQL) and no vendor documents bigger ids, pages or offsets.
+INT64 = 2**63
+_CHECKS: dict[int, tuple[Any, Check | None]] = {}
+_FORMATS = Draft4Validator.FORMAT_CHECKER
+
+
+def fast_check(schema: dict[str, Any]) -> Check | None:
+    """The compiled check for a body schema (one per schema object), or None when the schema
+    cannot be compiled faithfully (the caller then uses jsonschema alone)."""
+    hit = _CHECKS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    check = _compile(schema)
+    _CHECKS[id(schema)] = (schema, check)
+    return check
+
+
+def _compile(schema: dict[str, Any]) -> Check | None:
+    formats: set[str] = set()
+    try:
+        draft4 = _draft4(schema, formats, set())
+        validate = fastjsonschema.compile(
+            {**draft4, "$schema": "http://json-schema.org/draft-04/schema#"},
+            formats={name: _format_check(name) for name in formats},
+            use_default=False)  # its default is to fill defaults in: never change a body
+    except (fastjsonschema.JsonSchemaDefinitionException, RecursionError, TypeError,
+            ValueError):
+        return None
+
+    def check(body: Any) -> bool:
+        try:
+            validate(body)
+        except (fastjsonschema.JsonSchemaValueException, RecursionError):
+            return False
+        return True
+
+    return check
+
+
+def _format_check(name: str) -> Callable[[Any], bool]:
+    def conforms(value: Any) -> bool:
+        return bool(_FORMATS.conforms(value, name))
+
+    return conforms
+
+
+_SCHEMA = ("additionalProperties", "items", "additionalItems", "not")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "items")
+_SCHEMA_MAPS = ("properties", "patternProperties", "definitions", "dependencies")
+
+
+def _draft4(node: Any, formats: set[str], seen: set[int]) -> Any:
+    """The schema with Connexion's `nullable` and the sandbox's int64 rule written as Draft 4
+    (only keywords that hold schemas are descended: a property named `type` is a name)."""
+    if not isinstance(node, dict):
+        return node
+    if id(node) in seen:  # a schema that contains itself is left to jsonschema
+        raise ValueError("recursive schema")
+    seen = seen | {id(node)}
+    out = dict(node)
+    out.pop("components", None)  # Connexion attaches them for $refs, already resolved in place
+    for key in _SCHEMA:
+        if isinstance(out.get(key), dict):
+            out[key] = _draft4(out[key], formats, seen)
+    for key in _SCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [_draft4(item, formats, seen) for item in out[key]]
+    for key in _SCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {name: _draft4(sub, formats, seen) for name, sub in out[key].items()}
+    if "$ref" in out:
+        raise ValueError("unresolved $ref")
+    if isinstance(out.get("format"), str):
+        formats.add(out["format"])
+    if out.get("nullable") is True or out.get("x-nullable") is True:
+        # Connexion lets None through `type` and `enum` only (jsonschema's other keywords
+        # ignore a null instance anyway).
+        if "type" in out:
+            listed = out["type"] if isinstance(out["type"], list) else [out["type"]]
+            out["type"] = [*listed, "null"]
+        if isinstance(out.get("enum"), list):
+            out["enum"] = [*out["enum"], None]
+    types = out.get("type")
+    if types == "integer" or (isinstance(types, list) and "integer" in types):
+        # jsonschema here refuses an integer outside 64 bits (validation._int64). Bounds
+        # are only tightened: the check may refuse more than jsonschema, never less.
+        if not isinstance(out.get("maximum"), (int, float)) or out["maximum"] >= INT64:
+            out["maximum"], out["exclusiveMaximum"] = INT64, True
+        if not isinstance(out.get("minimum"), (int, float)) or out["minimum"] < -INT64:
+            out["minimum"], out["exclusiveMinimum"] = -INT64, False
+    return out
