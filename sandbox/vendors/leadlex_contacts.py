@@ -41,7 +41,7 @@ class RowError(ValueError):
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    text = (value if type(value) is str else str(value)).strip()
     return text or None
 
 
@@ -78,20 +78,30 @@ def normalise(row: dict[str, Any]) -> dict[str, Any]:
     """A request row (JSON or a mapped CSV line) -> the contact data stored. Raises RowError
     for values that cannot be used. Names derived from the email are not stored (a later
     update must not overwrite a real name with one guessed from an address)."""
+    # Runs for every imported row (137,000 for a 20 MB CSV), and a row names a few of the
+    # fields: each one is converted only when the row has it.
     out: dict[str, Any] = {}
-    full, first, last = split_names(_text(row.get("full_name")), _text(row.get("first_name")),
-                                    _text(row.get("last_name")))
-    for name, value in (("full_name", full), ("first_name", first), ("last_name", last)):
-        if value:
-            out[name] = value
+    full, first, last = split_names(
+        _text(row["full_name"]) if "full_name" in row else None,
+        _text(row["first_name"]) if "first_name" in row else None,
+        _text(row["last_name"]) if "last_name" in row else None)
+    if full:
+        out["full_name"] = full
+    if first:
+        out["first_name"] = first
+    if last:
+        out["last_name"] = last
     for name in ("email", "phone", "job_title", "linkedin_url"):
-        value = _text(row.get(name))
-        if value:
-            out[name] = value
-    company = _text(row.get("company")) or _text(row.get("company_name"))
+        if name in row:
+            value = _text(row[name])
+            if value:
+                out[name] = value
+    company = ((_text(row["company"]) if "company" in row else None)
+               or (_text(row["company_name"]) if "company_name" in row else None))
     if company:
         out["company"] = company
-    related = _text(row.get("related_company_id")) or _text(row.get("company_id"))
+    related = ((_text(row["related_company_id"]) if "related_company_id" in row else None)
+               or (_text(row["company_id"]) if "company_id" in row else None))
     if related:
         out["related_company_id"] = related
     if not (full or out.get("email")):
@@ -111,12 +121,13 @@ def normalise(row: dict[str, Any]) -> dict[str, Any]:
         out["tags"] = [str(t) for t in tags if str(t).strip()]
     custom = dict(row.get("custom_fields") or {}) if isinstance(row.get("custom_fields"),
                                                                 dict) else {}
-    for name, value in row.items():
-        if name.startswith(CUSTOM_PREFIX) and value not in (None, ""):
-            custom[name[len(CUSTOM_PREFIX):]] = value
+    if "." in "".join(row):  # CUSTOM_PREFIX has one; most rows have no such field
+        for name, value in row.items():
+            if name.startswith(CUSTOM_PREFIX) and value not in (None, ""):
+                custom[name[len(CUSTOM_PREFIX):]] = value
     if custom:
         out["custom_fields"] = custom
-    created = _text(row.get("created_date"))
+    created = _text(row["created_date"]) if "created_date" in row else None
     if created:
         try:
             epoch = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
