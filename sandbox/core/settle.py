@@ -180,7 +180,10 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
                  ) -> list[dict[str, Any]]:
     sources = {r.job_pk: (r.format, r.content) for r in conn.execute(
         select(t.job_sources).where(t.job_sources.c.job_pk.in_([j["pk"] for j in pending])))}
-    batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any]]] = []
+    # (due, job pk, row index, row, job, the row's keys)
+    batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any],
+                      tuple[str | None, str | None]]] = []
+    policies: dict[int, ImportPolicy] = {}
     new_offsets: dict[int, int] = {}
     unreadable: list[tuple[dict[str, Any], str, str | None, float]] = []
     for job in list(pending):
@@ -199,63 +202,64 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
         resolver = RESOLVERS.get(job["plan"].get("resolve", ""))
         due_of = _row_clock(job)
         pk = job["pk"]
+        policy = policies[pk] = _policy(job["plan"]["policy"])
         for index, row in enumerate(rows, job["processed"]):
             due = due_of(index)
             if resolver:
                 row = resolver(row, ResolveContext(seed, workspace, due))
-            batch.append((due, pk, index, row, job))
+            batch.append((due, pk, index, row, job, row_keys(policy, row)))
     _finish_many(conn, unreadable)
     if not pending:
         return [job for job, *_ in unreadable]
     if len(pending) > 1:
         # (due, pk, index) is unique, so the tuples order by it and never compare the rows.
         batch.sort()
-    policies = {j["pk"]: _policy(j["plan"]["policy"]) for j in pending}
-    keys = [row_keys(policies[pk], row) for _due, pk, _i, row, _job in batch]
-    state = _load_state(conn, workspace, list_pk, pending, policies, keys)
-    first: dict[str, tuple[float, str]] = {}  # lead key -> instant and job of its insert
-    last: dict[str, float] = {}  # lead key -> instant of its last write
+    state = _load_state(conn, workspace, list_pk, pending, policies, batch)
+    inserted: list[tuple[float, str]] = []  # instant and job of each insert, in insert order
+    updated: dict[str, float] = {}  # lead key -> instant of its last update
     failed_jobs: dict[int, tuple[str, float, int]] = {}
+    # Per job: its counts and row errors, carried on as rows are decided, and its last row.
+    tallies = {j["pk"]: (dict(j["counts"]), list(j["row_errors"])) for j in pending}
+    last_row: dict[int, int] = {}
     results: dict[int, list[RowResult]] = defaultdict(list)
-    for (due, pk, index, row, job), row_keys_ in zip(batch, keys, strict=True):
+    added_total = 0
+    for due, pk, index, row, job, keys in batch:
         if pk in failed_jobs:
             continue
-        result, _stored = decide(policies[pk], index, row, state, row_keys_)
-        results[pk].append(result)
+        result, _stored = decide(policies[pk], index, row, state, keys)
+        if sink is not None:
+            results[pk].append(result)
+        counts, errors = tallies[pk]
         outcome = result.outcome
+        counts[outcome] += 1
         if outcome == "added":
-            first[result.key] = (due, job["id"])  # type: ignore[index]
-            last[result.key] = due  # type: ignore[index]
-        elif outcome == "updated" and result.key is not None:
-            last[result.key] = due
+            added_total += 1
+            inserted.append((due, job["id"]))
+        elif outcome == "updated":
+            updated[result.key] = due  # type: ignore[index]
+        elif outcome == "failed" and result.code and len(errors) < MAX_ROW_ERRORS:
+            errors.append({"row_number": index + 1, "code": result.code,
+                           "message": result.message or result.code})
+        if result.invalid_email:
+            counts["invalid_email"] += 1
+        if result.invalid_sms:
+            counts["invalid_sms"] += 1
+        last_row[pk] = index
         if result.fail_job:
             failed_jobs[pk] = (result.fail_job, due, index + 1)
-    alt_field = next((p.alt_key_field for p in policies.values() if p.alt_key_field), None)
-    _write_leads(conn, list_pk, state, first, last, alt_field)
+    alt_field = next((policies[j["pk"]].alt_key_field for j in pending
+                      if policies[j["pk"]].alt_key_field), None)
+    _write_leads(conn, list_pk, state, inserted, updated, alt_field)
     if sink is not None:
         for pk, found in results.items():
             sink.setdefault(pk, []).extend(found)
     finished = [job for job, *_ in unreadable]
-    added_total = 0
     progress: list[dict[str, Any]] = []
     for job in pending:
-        counts = dict(job["counts"])
-        errors = list(job["row_errors"])
+        counts, errors = tallies[job["pk"]]
         last_due = job["updated_at"]
-        found = results.get(job["pk"], [])
-        for res in found:
-            counts[res.outcome] += 1
-            if res.invalid_email:
-                counts["invalid_email"] += 1
-            if res.invalid_sms:
-                counts["invalid_sms"] += 1
-            if res.code and res.outcome == "failed" and len(errors) < MAX_ROW_ERRORS:
-                errors.append({"row_number": res.index + 1, "code": res.code,
-                               "message": res.message or res.code})
-            elif res.outcome == "added":
-                added_total += 1
-        if found:
-            last_due = row_due_at(job, found[-1].index)  # a job's rows come in index order
+        if job["pk"] in last_row:
+            last_due = row_due_at(job, last_row[job["pk"]])
         processed = targets[job["pk"]]
         if job["pk"] in failed_jobs:
             processed = failed_jobs[job["pk"]][2]
@@ -283,6 +287,12 @@ def _row_clock(job: dict[str, Any]) -> Callable[[int], float]:
     start = float(job["running_from"])
     if rate is None:
         return lambda _index: start
+    start_us = round(start * US)
+    if start_us / US == start and abs(start) < 2**31:
+        # `start` is a whole microsecond and the sum is within half a microsecond of one, so
+        # quantise(start + offset) is that microsecond count over US: one exact division
+        # instead of round(x, 6), a quarter of the cost (checked equal on 250,000 cases).
+        return lambda index: (start_us + math.ceil((index + 1) * US / rate)) / US
     return lambda index: quantise(start + math.ceil((index + 1) * US / rate) / US)
 
 
@@ -302,17 +312,19 @@ def _policy(data: dict[str, Any]) -> ImportPolicy:
 
 
 def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],
-                policies: dict[int, ImportPolicy], row_keys: list[tuple[str | None, str | None]]
-                ) -> ListState:
-    keys = {key for key, _alt in row_keys if key}
-    alts = {alt for _key, alt in row_keys if alt is not None}
+                policies: dict[int, ImportPolicy], batch: list[tuple[Any, ...]]) -> ListState:
+    keys = {item[5][0] for item in batch}
+    keys.discard(None)
+    keys.discard("")
+    alts = {item[5][1] for item in batch}
+    alts.discard(None)
     state = ListState()
     # In pk order: when leads share an alternative key, the newest one answers for it.
     for lead in lists.matching_leads(conn, list_pk, keys, alts):
         state.by_key[lead["key"]] = dict(lead["data"])
         if lead["alt_key"]:
             state.by_alt[lead["alt_key"]] = lead["key"]
-    if any(p.check_block_list for p in policies.values()):
+    if any(policies[j["pk"]].check_block_list for j in jobs):
         vendor = jobs[0]["vendor"]
         state.blocked = frozenset(
             v.lower() for v in conn.execute(select(t.block_list.c.value).where(
@@ -325,22 +337,22 @@ def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[
 
 
 def _write_leads(conn: Connection, list_pk: int, state: ListState,
-                 first: dict[str, tuple[float, str]], last: dict[str, float],
+                 inserted: list[tuple[float, str]], updated: dict[str, float],
                  alt_field: str | None) -> None:
     inserts = []
-    for key, data in state.inserts.items():
+    # state.inserts gained its keys in the order the rows were added: `inserted`'s order.
+    for (key, data), (at, job_id) in zip(state.inserts.items(), inserted, strict=True):
         known = state.inserted_alt.get(key)
         if known is not None and known[0] == alt_field:
             alt = known[1]
         else:
             alt = normalise(alt_field, data[alt_field]) if alt_field and data.get(alt_field) \
                 else None
-        at, job_id = first[key]
-        inserts.append((list_pk, key, alt, data, at, last[key], job_id))
+        inserts.append((list_pk, key, alt, data, at, updated.get(key, at), job_id))
     if inserts:
         lists.insert_leads(conn, inserts)
     if state.updates:
-        lists.update_leads(conn, list_pk, [(key, data, last[key])
+        lists.update_leads(conn, list_pk, [(key, data, updated[key])
                                            for key, data in state.updates.items()])
 
 
