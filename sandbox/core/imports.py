@@ -57,7 +57,7 @@ class ImportPolicy:
         return cls(**values)
 
 
-@dataclass
+@dataclass(slots=True)
 class RowResult:
     index: int
     outcome: Outcome
@@ -252,7 +252,9 @@ def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListSta
     key = row_key(policy, row) if keys is None else keys[0]
     magic = None
     for value in (key, row.get("username"), row.get("email"), row.get("Email")):
-        if isinstance(value, str) and value.lower().startswith(FAIL_PREFIXES):
+        # Only "F" and "f" lower-case to an "f": most values are ruled out by their first letter.
+        if isinstance(value, str) and value[:1] in "fF" and value.lower().startswith(
+                FAIL_PREFIXES):
             magic = value
             break
     if magic is not None:
