@@ -8,7 +8,7 @@ import csv
 import gc
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -46,6 +46,9 @@ from sandbox.core.lifecycle import (
 )
 
 MAX_ROWS_PER_BATCH = 20_000
+# A list's leads are read into a lists.KeyFilter when a settle has at least this many rows to
+# apply to it (and more rows than the list has leads).
+_FILTER_FROM = 2048
 MAX_ROW_ERRORS = 1000
 
 # Row resolvers turn an identifier row into the lead to store (e.g. a username into an X
@@ -150,6 +153,8 @@ def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict
                  at: float, seed: int, sink: Sink | None) -> list[dict[str, Any]]:
     finished: list[dict[str, Any]] = []
     live = list(jobs)
+    due_rows = sum(due_count(j, at) - j["processed"] for j in jobs)
+    held = lists.key_filter(conn, list_pk, due_rows) if due_rows >= _FILTER_FROM else None
     while live:
         targets = {j["pk"]: due_count(j, at) for j in live}
         # Bound memory: cut the batch at the instant where MAX_ROWS_PER_BATCH rows are due.
@@ -165,7 +170,8 @@ def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict
         pending = [j for j in live if targets[j["pk"]] > j["processed"]]
         if not pending:
             break
-        finished.extend(_apply_batch(conn, workspace, list_pk, pending, targets, seed, sink))
+        finished.extend(_apply_batch(conn, workspace, list_pk, pending, targets, seed, sink,
+                                     held))
         live = [j for j in live if j["status"] == "running" and j["processed"] < j["total"]
                 and cut < at]
     done = [j for j in jobs if j["status"] == "running" and j["processed"] >= j["total"]]
@@ -176,8 +182,8 @@ def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict
 
 
 def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
-                 targets: dict[int, int], seed: int, sink: Sink | None
-                 ) -> list[dict[str, Any]]:
+                 targets: dict[int, int], seed: int, sink: Sink | None,
+                 held: lists.KeyFilter | None) -> list[dict[str, Any]]:
     sources = {r.job_pk: (r.format, r.content) for r in conn.execute(
         select(t.job_sources).where(t.job_sources.c.job_pk.in_([j["pk"] for j in pending])))}
     # (due, job pk, row index, row, job, the row's keys)
@@ -214,7 +220,7 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
     if len(pending) > 1:
         # (due, pk, index) is unique, so the tuples order by it and never compare the rows.
         batch.sort()
-    state = _load_state(conn, workspace, list_pk, pending, policies, batch)
+    state = _load_state(conn, workspace, list_pk, pending, policies, batch, held)
     inserted: list[tuple[float, str]] = []  # instant and job of each insert, in insert order
     updated: dict[str, float] = {}  # lead key -> instant of its last update
     failed_jobs: dict[int, tuple[str, float, int]] = {}
@@ -249,7 +255,7 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
             failed_jobs[pk] = (result.fail_job, due, index + 1)
     alt_field = next((policies[j["pk"]].alt_key_field for j in pending
                       if policies[j["pk"]].alt_key_field), None)
-    _write_leads(conn, list_pk, state, inserted, updated, alt_field)
+    _write_leads(conn, list_pk, state, inserted, updated, alt_field, held)
     if sink is not None:
         for pk, found in results.items():
             sink.setdefault(pk, []).extend(found)
@@ -312,12 +318,12 @@ def _policy(data: dict[str, Any]) -> ImportPolicy:
 
 
 def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],
-                policies: dict[int, ImportPolicy], batch: list[tuple[Any, ...]]) -> ListState:
-    keys = {item[5][0] for item in batch}
-    keys.discard(None)
-    keys.discard("")
-    alts = {item[5][1] for item in batch}
-    alts.discard(None)
+                policies: dict[int, ImportPolicy], batch: list[tuple[Any, ...]],
+                held: lists.KeyFilter | None) -> ListState:
+    keys: Iterable[str] = (item[5][0] for item in batch if item[5][0])
+    alts: Iterable[str] = (item[5][1] for item in batch if item[5][1] is not None)
+    if held is not None:
+        keys, alts = held.may_hold(keys), held.may_hold(alts)
     state = ListState()
     # In pk order: when leads share an alternative key, the newest one answers for it.
     for lead in lists.matching_leads(conn, list_pk, keys, alts):
@@ -338,7 +344,7 @@ def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[
 
 def _write_leads(conn: Connection, list_pk: int, state: ListState,
                  inserted: list[tuple[float, str]], updated: dict[str, float],
-                 alt_field: str | None) -> None:
+                 alt_field: str | None, held: lists.KeyFilter | None) -> None:
     inserts = []
     # state.inserts gained its keys in the order the rows were added: `inserted`'s order.
     for (key, data), (at, job_id) in zip(state.inserts.items(), inserted, strict=True):
@@ -349,6 +355,10 @@ def _write_leads(conn: Connection, list_pk: int, state: ListState,
             alt = normalise(alt_field, data[alt_field]) if alt_field and data.get(alt_field) \
                 else None
         inserts.append((list_pk, key, alt, data, at, updated.get(key, at), job_id))
+        if held is not None:
+            held.add(key)
+            if alt is not None:
+                held.add(alt)
     if inserts:
         lists.insert_leads(conn, inserts)
     if state.updates:
