@@ -10,6 +10,8 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
+from operator import is_not, itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -155,6 +157,7 @@ def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict
     live = list(jobs)
     due_rows = sum(due_count(j, at) - j["processed"] for j in jobs)
     held = lists.key_filter(conn, list_pk, due_rows) if due_rows >= _FILTER_FROM else None
+    sources: dict[int, tuple[str, str]] = {}  # read once for all the batches of the settle
     while live:
         targets = {j["pk"]: due_count(j, at) for j in live}
         # Bound memory: cut the batch at the instant where MAX_ROWS_PER_BATCH rows are due.
@@ -171,7 +174,7 @@ def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict
         if not pending:
             break
         finished.extend(_apply_batch(conn, workspace, list_pk, pending, targets, seed, sink,
-                                     held))
+                                     held, sources))
         live = [j for j in live if j["status"] == "running" and j["processed"] < j["total"]
                 and cut < at]
     done = [j for j in jobs if j["status"] == "running" and j["processed"] >= j["total"]]
@@ -183,9 +186,12 @@ def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict
 
 def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
                  targets: dict[int, int], seed: int, sink: Sink | None,
-                 held: lists.KeyFilter | None) -> list[dict[str, Any]]:
-    sources = {r.job_pk: (r.format, r.content) for r in conn.execute(
-        select(t.job_sources).where(t.job_sources.c.job_pk.in_([j["pk"] for j in pending])))}
+                 held: lists.KeyFilter | None, sources: dict[int, tuple[str, str]]
+                 ) -> list[dict[str, Any]]:
+    unread = [j["pk"] for j in pending if j["pk"] not in sources]
+    if unread:
+        sources.update((r.job_pk, (r.format, r.content)) for r in conn.execute(
+            select(t.job_sources).where(t.job_sources.c.job_pk.in_(unread))))
     # (due, job pk, row index, row, job, the row's keys)
     batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any],
                       tuple[str | None, str | None]]] = []
@@ -303,6 +309,7 @@ def _row_clock(job: dict[str, Any]) -> Callable[[int], float]:
 
 
 _POLICIES: dict[tuple[Any, ...], ImportPolicy] = {}
+_not_none = partial(is_not, None)
 
 
 def _policy(data: dict[str, Any]) -> ImportPolicy:
@@ -320,8 +327,9 @@ def _policy(data: dict[str, Any]) -> ImportPolicy:
 def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],
                 policies: dict[int, ImportPolicy], batch: list[tuple[Any, ...]],
                 held: lists.KeyFilter | None) -> ListState:
-    keys: Iterable[str] = (item[5][0] for item in batch if item[5][0])
-    alts: Iterable[str] = (item[5][1] for item in batch if item[5][1] is not None)
+    pairs = list(map(itemgetter(5), batch))
+    keys: Iterable[str] = filter(None, map(itemgetter(0), pairs))
+    alts: Iterable[str] = filter(_not_none, map(itemgetter(1), pairs))
     if held is not None:
         keys, alts = held.may_hold(keys), held.may_hold(alts)
     state = ListState()
@@ -355,10 +363,9 @@ def _write_leads(conn: Connection, list_pk: int, state: ListState,
             alt = normalise(alt_field, data[alt_field]) if alt_field and data.get(alt_field) \
                 else None
         inserts.append((list_pk, key, alt, data, at, updated.get(key, at), job_id))
-        if held is not None:
-            held.add(key)
-            if alt is not None:
-                held.add(alt)
+    if held is not None:
+        held.add(map(itemgetter(1), inserts))
+        held.add(filter(_not_none, map(itemgetter(2), inserts)))
     if inserts:
         lists.insert_leads(conn, inserts)
     if state.updates:
