@@ -46,6 +46,7 @@ from sandbox.core.lifecycle import (
     row_due_at,
     timeline_status,
 )
+from sandbox.core.sql import Fast
 
 MAX_ROWS_PER_BATCH = 20_000
 # A list's leads are read into a lists.KeyFilter when a settle has at least this many rows to
@@ -70,25 +71,27 @@ class ResolveContext(NamedTuple):
 # Statements of the settling path, built once: building a statement costs more than running it.
 _BY_JOB_PK = t.jobs.c.pk == bindparam("job_pk")
 _MOMENT = bindparam("moment", type_=t.jobs.c.updated_at.type)
-_SET_DUE = update(t.jobs).where(_BY_JOB_PK).values(due_at=bindparam("due"))
-_TRANSITION = update(t.jobs).where(_BY_JOB_PK).values(
+# On SQLite they run on the driver (core.sql.Fast): 10,000 due jobs are 10,000 rows to convert
+# into each of them, which SQLAlchemy's execution machinery would do at several times the cost.
+_SET_DUE = Fast(update(t.jobs).where(_BY_JOB_PK).values(due_at=bindparam("due")))
+_TRANSITION = Fast(update(t.jobs).where(_BY_JOB_PK).values(
     status=bindparam("new_status"), started_at=bindparam("started"), updated_at=_MOMENT,
-    due_at=bindparam("due"))
+    due_at=bindparam("due")))
 # The `processed` guard makes a concurrent settle of the same job a Conflict, not a double count.
-_PROGRESS = update(t.jobs).where(_BY_JOB_PK, t.jobs.c.processed == bindparam("was")).values(
+_PROGRESS = Fast(update(t.jobs).where(_BY_JOB_PK, t.jobs.c.processed == bindparam("was")).values(
     processed=bindparam("now_processed"),
     counts=bindparam("new_counts", type_=t.jobs.c.counts.type),
     row_errors=bindparam("new_errors", type_=t.jobs.c.row_errors.type), updated_at=_MOMENT,
-    source_offset=bindparam("offset"), due_at=bindparam("due"))
-_FINISH = update(t.jobs).where(_BY_JOB_PK).values(
+    source_offset=bindparam("offset"), due_at=bindparam("due")))
+_FINISH = Fast(update(t.jobs).where(_BY_JOB_PK).values(
     status=bindparam("new_status"), error=bindparam("message"), completed_at=_MOMENT,
-    updated_at=_MOMENT, due_at=NEVER)
+    updated_at=_MOMENT, due_at=NEVER))
 # Two index ranges (not one OR, which SQLite answers by scanning the workspace's jobs).
-_DUE = union_all(
+_DUE = Fast(union_all(
     select(t.jobs).where(t.jobs.c.workspace == bindparam("ws"),
                          t.jobs.c.due_at <= bindparam("at")),
     select(t.jobs).where(t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at.is_(None)),
-).order_by(literal_column("pk"))
+).order_by(literal_column("pk")))
 
 
 Sink = dict[int, list[RowResult]]
@@ -101,7 +104,7 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
     at = quantise(at)
     # Only the jobs that are due (an indexed range): the cost of settling follows the work to
     # do, not the number of jobs stored. NULL marks a job written without a due time.
-    rows = conn.execute(_DUE, {"ws": workspace, "at": at}).mappings().all()
+    rows = _DUE.all(conn, {"ws": workspace, "at": at})
     if not rows:
         return []
     finished: list[dict[str, Any]] = []
@@ -109,8 +112,7 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
     # One executemany per kind of change, not one statement per job (10,000 queued jobs).
     transitions: list[dict[str, Any]] = []
     dues: list[dict[str, Any]] = []
-    for r in rows:
-        job = dict(r)
+    for job in rows:
         if job["status"] not in ACTIVE:
             dues.append({"job_pk": job["pk"], "due": NEVER})
             continue
@@ -127,10 +129,8 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
             dues.append({"job_pk": job["pk"], "due": due_at(job)})
         if job["status"] == "running":
             by_list[int(job["list_pk"])].append(job)
-    if transitions:
-        conn.execute(_TRANSITION, transitions)
-    if dues:
-        conn.execute(_SET_DUE, dues)
+    _TRANSITION.many(conn, transitions)
+    _SET_DUE.many(conn, dues)
     with _collector_paused():
         for list_pk, jobs_of_list in by_list.items():
             finished.extend(_settle_list(conn, workspace, list_pk, jobs_of_list, at, seed, sink))
@@ -377,9 +377,9 @@ def _progress(conn: Connection, progress: list[dict[str, Any]]) -> None:
     if not progress:
         return
     if conn.dialect.supports_sane_multi_rowcount:
-        if conn.execute(_PROGRESS, progress).rowcount == len(progress):
+        if _PROGRESS.many(conn, progress) == len(progress):
             return
-    elif all(conn.execute(_PROGRESS, p).rowcount == 1 for p in progress):
+    elif all(_PROGRESS.run(conn, p) == 1 for p in progress):
         return
     raise Conflict("the job was settled concurrently; retry")
 
@@ -388,7 +388,7 @@ def _finish_many(conn: Connection,
                  items: list[tuple[dict[str, Any], str, str | None, float]]) -> None:
     if not items:
         return
-    conn.execute(_FINISH, [{"job_pk": job["pk"], "new_status": status, "message": error,
-                            "moment": at} for job, status, error, at in items])
+    _FINISH.many(conn, [{"job_pk": job["pk"], "new_status": status, "message": error,
+                         "moment": at} for job, status, error, at in items])
     for job, status, error, at in items:
         job.update(status=status, error=error, completed_at=at, updated_at=at, due_at=NEVER)

@@ -117,16 +117,17 @@ class Fast:
             compiled.sql, compiled.args(values))
         return int(cursor.lastrowid)
 
-    def many(self, conn: Connection, rows: Iterable[Row]) -> None:
+    def many(self, conn: Connection, rows: Iterable[Row]) -> int:
+        """Run a statement once per set of values; the rows changed in all (-1 where the
+        driver does not count them)."""
         batch = list(rows)
         if not batch:
-            return
+            return 0
         compiled = self._compiled(conn, batch[0])
         if compiled is None:
-            conn.execute(self.stmt, batch)
-            return
-        conn.connection.driver_connection.executemany(  # type: ignore[union-attr]
-            compiled.sql, [compiled.args(v) for v in batch])
+            return int(conn.execute(self.stmt, batch).rowcount)
+        return int(conn.connection.driver_connection.executemany(  # type: ignore[union-attr]
+            compiled.sql, [compiled.args(v) for v in batch]).rowcount)
 
 
 def _check_defaults(stmt: Executable, keys: Sequence[str]) -> None:
