@@ -317,7 +317,7 @@ def decide(policy: ImportPolicy, index: int, row: dict[str, Any], state: ListSta
     else:
         merged = _combine(current, row, fill_only=policy.on_existing == "merge")
     merged.update({f: current[f] for f in policy.keep if f in current})
-    if merged == current and policy.on_existing in {"update_if_changed", "merge"}:
+    if policy.on_existing in {"update_if_changed", "merge"} and merged == current:
         return RowResult(index, "unchanged", existing_key, **flags), None
     state.by_key[existing_key] = merged
     if existing_key in state.inserts:
@@ -335,7 +335,10 @@ def _combine(current: dict[str, Any], row: dict[str, Any], *, fill_only: bool
     leaves the others alone."""
     out = dict(current)
     for name, value in row.items():
-        if value in (None, ""):
+        if value is None or (isinstance(value, str) and not value):
+            continue
+        if not fill_only and not isinstance(value, dict):
+            out[name] = value  # what the branches below come to, without looking it up
             continue
         mine = out.get(name)
         if isinstance(mine, dict) and isinstance(value, dict):
