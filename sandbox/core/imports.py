@@ -200,6 +200,8 @@ def row_key(policy: ImportPolicy, row: dict[str, Any]) -> str | None:
 
 
 _NOT_PHONE = re.compile(r"[^0-9+]")
+# ASCII text loses the same characters to a byte-level delete, for half the regex's cost.
+_NOT_PHONE_ASCII = bytes(b for b in range(128) if chr(b) not in "0123456789+")
 _PLAIN, _EMAIL, _PHONE = 0, 1, 2
 
 
@@ -217,6 +219,8 @@ def normalise(name: str, value: Any) -> str:
     if kind == _EMAIL:
         return text.lower().lstrip("@")
     if kind == _PHONE:
+        if text.isascii():
+            return text.encode().translate(None, _NOT_PHONE_ASCII).decode()
         return _NOT_PHONE.sub("", text)
     return text
 

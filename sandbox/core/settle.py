@@ -228,6 +228,7 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
     batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any],
                       tuple[str | None, str | None]]] = []
     policies: dict[int, ImportPolicy] = {}
+    last_read: dict[int, int] = {}
     new_offsets: dict[int, int] = {}
     unreadable: list[tuple[dict[str, Any], str, str | None, float]] = []
     for job in list(pending):
@@ -247,10 +248,11 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
         due_of = _row_clock(job)
         pk = job["pk"]
         policy = policies[pk] = _policy(job["plan"]["policy"])
+        last_read[pk] = job["processed"] + len(rows) - 1
         for index, row in enumerate(rows, job["processed"]):
             due = due_of(index)
             if resolver:
-                row = resolver(row, ResolveContext(seed, workspace, due))
+                row = resolver(row, _context((seed, workspace, due)))
             batch.append((due, pk, index, row, job, row_keys(policy, row)))
     _finish_many(conn, unreadable)
     if not pending:
@@ -262,9 +264,8 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
     inserted: list[tuple[float, str]] = []  # instant and job of each insert, in insert order
     updated: dict[str, float] = {}  # lead key -> instant of its last update
     failed_jobs: dict[int, tuple[str, float, int]] = {}
-    # Per job: its counts and row errors, carried on as rows are decided, and its last row.
+    # Per job: its counts and row errors, carried on as rows are decided.
     tallies = {j["pk"]: (dict(j["counts"]), list(j["row_errors"])) for j in pending}
-    last_row: dict[int, int] = {}
     results: dict[int, list[RowResult]] = defaultdict(list)
     added_total = 0
     for due, pk, index, row, job, keys in batch:
@@ -288,7 +289,6 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
             counts["invalid_email"] += 1
         if result.invalid_sms:
             counts["invalid_sms"] += 1
-        last_row[pk] = index
         if result.fail_job:
             failed_jobs[pk] = (result.fail_job, due, index + 1)
     alt_field = next((policies[j["pk"]].alt_key_field for j in pending
@@ -302,8 +302,11 @@ def _apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[d
     for job in pending:
         counts, errors = tallies[job["pk"]]
         last_due = job["updated_at"]
-        if job["pk"] in last_row:
-            last_due = row_due_at(job, last_row[job["pk"]])
+        # Its last row decided: the failing one, else the last it read.
+        failure = failed_jobs.get(job["pk"])
+        last_row = failure[2] - 1 if failure else last_read[job["pk"]]
+        if last_row >= job["processed"]:
+            last_due = row_due_at(job, last_row)
         processed = targets[job["pk"]]
         if job["pk"] in failed_jobs:
             processed = failed_jobs[job["pk"]][2]
@@ -342,6 +345,7 @@ def _row_clock(job: dict[str, Any]) -> Callable[[int], float]:
 
 _POLICIES: dict[tuple[Any, ...], ImportPolicy] = {}
 _not_none = partial(is_not, None)
+_context = partial(tuple.__new__, ResolveContext)  # without NamedTuple's Python-level __new__
 
 
 def _policy(data: dict[str, Any]) -> ImportPolicy:
@@ -385,16 +389,17 @@ def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[
 def _write_leads(conn: Connection, list_pk: int, state: ListState,
                  inserted: list[tuple[float, str]], updated: dict[str, float],
                  alt_field: str | None, held: lists.KeyFilter | None) -> None:
-    inserts = []
+    inserts: list[tuple[Any, ...]] = []
+    add, known_alt, last_update = inserts.append, state.inserted_alt.get, updated.get
     # state.inserts gained its keys in the order the rows were added: `inserted`'s order.
     for (key, data), (at, job_id) in zip(state.inserts.items(), inserted, strict=True):
-        known = state.inserted_alt.get(key)
+        known = known_alt(key)
         if known is not None and known[0] == alt_field:
             alt = known[1]
         else:
             alt = normalise(alt_field, data[alt_field]) if alt_field and data.get(alt_field) \
                 else None
-        inserts.append((list_pk, key, alt, data, at, updated.get(key, at), job_id))
+        add((list_pk, key, alt, data, at, last_update(key, at), job_id))
     if held is not None:
         held.add(map(itemgetter(1), inserts))
         held.add(filter(_not_none, map(itemgetter(2), inserts)))
