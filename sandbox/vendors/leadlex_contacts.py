@@ -92,8 +92,9 @@ def normalise(row: dict[str, Any]) -> dict[str, Any]:
     if last:
         out["last_name"] = last
     for name in ("email", "phone", "job_title", "linkedin_url"):
-        if name in row:
-            value = _text(row[name])
+        value = row.get(name)
+        if value is not None:  # _text, inline: four fields of every row
+            value = (value if type(value) is str else str(value)).strip()
             if value:
                 out[name] = value
     company = ((_text(row["company"]) if "company" in row else None)
