@@ -1,0 +1,243 @@
+"""Applying one batch of due rows to a list: reading and resolving them, deciding each against
+the list's leads in due-time order, writing the leads, and carrying each job's counts, errors
+and progress (settle decides which rows are due and writes the jobs)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from functools import partial
+from operator import is_not, itemgetter
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, select, update
+
+from sandbox.core import lists
+from sandbox.core import store as t
+from sandbox.core.clock import quantise
+from sandbox.core.imports import (
+    ImportPolicy,
+    ListState,
+    RowResult,
+    decide,
+    normalise,
+    read_rows,
+    row_keys,
+)
+from sandbox.core.lifecycle import NEVER, US, due_at, row_due_at
+
+MAX_ROW_ERRORS = 1000
+
+# Row resolvers turn an identifier row into the lead to store (e.g. a username into an X
+# profile). Registered by name so that the plan, which is data, can refer to one.
+Resolver = Callable[[dict[str, Any], "ResolveContext"], dict[str, Any]]
+RESOLVERS: dict[str, Resolver] = {}
+
+
+class ResolveContext(NamedTuple):
+    """What a resolver may draw on: one is built per row, so it is a plain tuple."""
+
+    seed: int
+    workspace: str
+    at: float
+
+
+Sink = dict[int, list[RowResult]]
+
+
+def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
+                targets: dict[int, int], seed: int, sink: Sink | None,
+                held: lists.KeyFilter | None, sources: dict[int, tuple[str, str]]
+                ) -> list[dict[str, Any]]:
+    """Apply the rows of `pending` up to `targets` (by job pk) in due order and update the job
+    dicts; returns the jobs that failed. `held` (when given) filters the keys to look up and
+    learns the keys inserted; `sources` caches the jobs' stored rows across batches."""
+    unread = [j["pk"] for j in pending if j["pk"] not in sources]
+    if unread:
+        sources.update((r.job_pk, (r.format, r.content)) for r in conn.execute(
+            select(t.job_sources).where(t.job_sources.c.job_pk.in_(unread))))
+    # (due, job pk, row index, row, job, the row's keys)
+    batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any],
+                      tuple[str | None, str | None]]] = []
+    policies: dict[int, ImportPolicy] = {}
+    last_read: dict[int, int] = {}
+    new_offsets: dict[int, int] = {}
+    unreadable: list[tuple[dict[str, Any], str, str | None, float]] = []
+    for job in list(pending):
+        fmt, content = sources[job["pk"]]
+        want = targets[job["pk"]] - job["processed"]
+        try:
+            rows, new_offsets[job["pk"]] = read_rows(fmt, content, job["source_offset"], want,
+                                                     job["plan"])
+        except (csv.Error, ValueError) as exc:
+            # Stored rows that cannot be read (e.g. written by an older build) fail their job
+            # once, instead of making every later clock move of the workspace an error.
+            pending.remove(job)
+            unreadable.append((job, "failed", f"the import source could not be read: {exc}",
+                               row_due_at(job, int(job["processed"]))))
+            continue
+        resolver = RESOLVERS.get(job["plan"].get("resolve", ""))
+        due_of = _row_clock(job)
+        pk = job["pk"]
+        policy = policies[pk] = _policy(job["plan"]["policy"])
+        last_read[pk] = job["processed"] + len(rows) - 1
+        for index, row in enumerate(rows, job["processed"]):
+            due = due_of(index)
+            if resolver:
+                row = resolver(row, _context((seed, workspace, due)))
+            batch.append((due, pk, index, row, job, row_keys(policy, row)))
+    finish_many(unreadable)
+    if not pending:
+        return [job for job, *_ in unreadable]
+    if len(pending) > 1:
+        # (due, pk, index) is unique, so the tuples order by it and never compare the rows.
+        batch.sort()
+    state = _load_state(conn, workspace, list_pk, pending, policies, batch, held)
+    inserted: list[tuple[float, str]] = []  # instant and job of each insert, in insert order
+    updated: dict[str, float] = {}  # lead key -> instant of its last update
+    failed_jobs: dict[int, tuple[str, float, int]] = {}
+    # Per job: its counts and row errors, carried on as rows are decided.
+    tallies = {j["pk"]: (dict(j["counts"]), list(j["row_errors"])) for j in pending}
+    results: dict[int, list[RowResult]] = defaultdict(list)
+    added_total = 0
+    for due, pk, index, row, job, keys in batch:
+        if pk in failed_jobs:
+            continue
+        result, _stored = decide(policies[pk], index, row, state, keys)
+        if sink is not None:
+            results[pk].append(result)
+        counts, errors = tallies[pk]
+        outcome = result.outcome
+        counts[outcome] += 1
+        if outcome == "added":
+            added_total += 1
+            inserted.append((due, job["id"]))
+        elif outcome == "updated":
+            updated[result.key] = due  # type: ignore[index]
+        elif outcome == "failed" and result.code and len(errors) < MAX_ROW_ERRORS:
+            errors.append({"row_number": index + 1, "code": result.code,
+                           "message": result.message or result.code})
+        if result.invalid_email:
+            counts["invalid_email"] += 1
+        if result.invalid_sms:
+            counts["invalid_sms"] += 1
+        if result.fail_job:
+            failed_jobs[pk] = (result.fail_job, due, index + 1)
+    alt_field = next((policies[j["pk"]].alt_key_field for j in pending
+                      if policies[j["pk"]].alt_key_field), None)
+    _write_leads(conn, list_pk, state, inserted, updated, alt_field, held)
+    if sink is not None:
+        for pk, found in results.items():
+            sink.setdefault(pk, []).extend(found)
+    finished = [job for job, *_ in unreadable]
+    for job in pending:
+        counts, errors = tallies[job["pk"]]
+        last_due = job["updated_at"]
+        # Its last row decided: the failing one, else the last it read.
+        failure = failed_jobs.get(job["pk"])
+        last_row = failure[2] - 1 if failure else last_read[job["pk"]]
+        if last_row >= job["processed"]:
+            last_due = row_due_at(job, last_row)
+        processed = targets[job["pk"]]
+        if job["pk"] in failed_jobs:
+            processed = failed_jobs[job["pk"]][2]
+        job.update(processed=processed, counts=counts, row_errors=errors, updated_at=last_due,
+                   source_offset=new_offsets[job["pk"]])
+        job["due_at"] = due_at(job)
+    failed = [j for j in pending if j["pk"] in failed_jobs]
+    finish_many([(j, "failed", failed_jobs[j["pk"]][0], failed_jobs[j["pk"]][1])
+                 for j in failed])
+    finished.extend(failed)
+    if added_total:
+        conn.execute(update(t.lists).where(t.lists.c.pk == list_pk)
+                     .values(lead_count=t.lists.c.lead_count + added_total))
+    return finished
+
+
+def _row_clock(job: dict[str, Any]) -> Callable[[int], float]:
+    """`row_due_at` for one job, with what it reads from the job looked up once."""
+    rate = job["plan"].get("rate")
+    start = float(job["running_from"])
+    if rate is None:
+        return lambda _index: start
+    start_us = round(start * US)
+    if start_us / US == start and abs(start) < 2**31:
+        # `start` is a whole microsecond and the sum is within half a microsecond of one, so
+        # quantise(start + offset) is that microsecond count over US: one exact division
+        # instead of round(x, 6), a quarter of the cost (checked equal on 250,000 cases).
+        return lambda index: (start_us + math.ceil((index + 1) * US / rate)) / US
+    return lambda index: quantise(start + math.ceil((index + 1) * US / rate) / US)
+
+
+_POLICIES: dict[tuple[Any, ...], ImportPolicy] = {}
+_not_none = partial(is_not, None)
+_context = partial(tuple.__new__, ResolveContext)  # without NamedTuple's Python-level __new__
+
+
+def _policy(data: dict[str, Any]) -> ImportPolicy:
+    # Jobs of one vendor share a handful of policies; 10,000 queued jobs need not each rebuild
+    # theirs from JSON.
+    token = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in data.items())
+    policy = _POLICIES.get(token)
+    if policy is None:
+        if len(_POLICIES) >= 1024:
+            _POLICIES.clear()
+        policy = _POLICIES[token] = ImportPolicy.from_json(data)
+    return policy
+
+
+def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],
+                policies: dict[int, ImportPolicy], batch: list[tuple[Any, ...]],
+                held: lists.KeyFilter | None) -> ListState:
+    pairs = list(map(itemgetter(5), batch))
+    keys: Iterable[str] = filter(None, map(itemgetter(0), pairs))
+    alts: Iterable[str] = filter(_not_none, map(itemgetter(1), pairs))
+    if held is not None:
+        keys, alts = held.may_hold(keys), held.may_hold(alts)
+    state = ListState()
+    # In pk order: when leads share an alternative key, the newest one answers for it.
+    for lead in lists.matching_leads(conn, list_pk, keys, alts):
+        state.by_key[lead["key"]] = dict(lead["data"])
+        if lead["alt_key"]:
+            state.by_alt[lead["alt_key"]] = lead["key"]
+    if any(policies[j["pk"]].check_block_list for j in jobs):
+        vendor = jobs[0]["vendor"]
+        state.blocked = frozenset(
+            v.lower() for v in conn.execute(select(t.block_list.c.value).where(
+                t.block_list.c.workspace == workspace, t.block_list.c.vendor == vendor,
+                # An entry scoped to a client (Smartlead) blocks only that client's campaigns;
+                # imports carry no client, so only global entries apply to them.
+                t.block_list.c.client_id.is_(None))
+            ).scalars())
+    return state
+
+
+def _write_leads(conn: Connection, list_pk: int, state: ListState,
+                 inserted: list[tuple[float, str]], updated: dict[str, float],
+                 alt_field: str | None, held: lists.KeyFilter | None) -> None:
+    inserts: list[tuple[Any, ...]] = []
+    add, known_alt, last_update = inserts.append, state.inserted_alt.get, updated.get
+    # state.inserts gained its keys in the order the rows were added: `inserted`'s order.
+    for (key, data), (at, job_id) in zip(state.inserts.items(), inserted, strict=True):
+        known = known_alt(key)
+        if known is not None and known[0] == alt_field:
+            alt = known[1]
+        else:
+            alt = normalise(alt_field, data[alt_field]) if alt_field and data.get(alt_field) \
+                else None
+        add((list_pk, key, alt, data, at, last_update(key, at), job_id))
+    if held is not None:
+        held.add(map(itemgetter(1), inserts))
+        held.add(filter(_not_none, map(itemgetter(2), inserts)))
+    if inserts:
+        lists.insert_leads(conn, inserts)
+    if state.updates:
+        lists.update_leads(conn, list_pk, [(key, data, updated[key])
+                                           for key, data in state.updates.items()])
+
+
+def finish_many(items: list[tuple[dict[str, Any], str, str | None, float]]) -> None:
+    for job, status, error, at in items:
+        job.update(status=status, error=error, completed_at=at, updated_at=at, due_at=NEVER)
