@@ -56,7 +56,7 @@ def mutate(value: Any, rnd: random.Random) -> Any:
         return out
     if isinstance(value, list) and value and rnd.random() < 0.7:
         i = rnd.randrange(len(value))
-        return value[:i] + [mutate(value[i], rnd)] + value[i + 1:]
+        return [*value[:i], mutate(value[i], rnd), *value[i + 1:]]
     return rnd.choice(OTHERS + STRINGS + INTEGERS)
 
 
@@ -84,7 +84,7 @@ def sample(schema: Any, rnd: random.Random, depth: int = 0) -> Any:
         props = schema.get("properties", {})
         out = {}
         for name, sub in props.items():
-            if name in schema.get("required", []) and rnd.random() < 0.95 or rnd.random() < 0.5:
+            if (name in schema.get("required", []) and rnd.random() < 0.95) or rnd.random() < 0.5:
                 out[name] = sample(sub, rnd, depth + 1)
         if rnd.random() < 0.1:
             out[rnd.choice(["extra", "zz", "type"])] = rnd.choice(OTHERS)
@@ -96,7 +96,7 @@ def sample(schema: Any, rnd: random.Random, depth: int = 0) -> Any:
         near = [schema[k] + d for k in ("minimum", "maximum") if k in schema for d in (-1, 0, 1)]
         return rnd.choice(INTEGERS + near)
     if kind == "number":
-        return rnd.choice(INTEGERS[:6] + [0.5, -2.25, 1e300])
+        return rnd.choice([*INTEGERS[:6], 0.5, -2.25, 1e+300])
     if kind == "boolean":
         return rnd.choice([True, False, 1, 0])
     if kind == "string":
