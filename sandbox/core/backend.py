@@ -49,14 +49,18 @@ class Backend:
             raise Unauthorized("API key not recognised", field="key")
 
     @contextmanager
-    def workspace(self, key: str, *, create: bool = True) -> Iterator[tuple[Connection, Workspace]]:
+    def workspace(self, key: str, *, create: bool = True, settle: bool = True
+                  ) -> Iterator[tuple[Connection, Workspace]]:
         """A transaction on the key's workspace, created and seeded on first use and settled
-        to its clock's now before the caller sees it."""
+        to its clock's now before the caller sees it. `settle=False` is for callers that only
+        add to the workspace without reading what settling changes: settling applies rows in
+        clock order, so applying them at the next settling open gives the same result."""
         for attempt in range(3):
             try:
                 with self.store.begin() as conn:
                     ws = self._open(conn, key, create=create)
-                    self.settle(conn, ws)
+                    if settle:
+                        self.settle(conn, ws)
                     yield conn, ws
                 return
             except Conflict as exc:

@@ -33,8 +33,8 @@ from sandbox.core.sql import Fast
 
 __all__ = ["ACTIVE", "FORCED_TRANSITIONS", "NEVER", "RESOLVERS", "STATUSES", "TERMINAL",
            "Pacing", "ResolveContext", "Resolver", "append_rows", "create", "due_at",
-           "due_count", "find", "find_any_vendor", "force", "get_by_pk", "has_due", "legal_targets",
-           "new_counts", "next_due", "row_due_at", "run_now", "settle", "start"]
+           "due_count", "find", "find_any_vendor", "force", "get_by_pk", "has_due", "is_due",
+           "legal_targets", "new_counts", "next_due", "row_due_at", "run_now", "settle", "start"]
 
 COUNT_NAMES = ("added", "updated", "unchanged", "skipped", "blocked", "failed",
                "invalid_email", "invalid_sms")
@@ -103,6 +103,11 @@ def get_by_pk(conn: Connection, pk: int) -> dict[str, Any]:
 _HAS_DUE = Fast(select(or_(
     exists().where(t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at <= bindparam("at")),
     exists().where(t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at.is_(None)))))
+
+
+def is_due(job: dict[str, Any], at: float) -> bool:
+    """Whether settling at `at` would change this job (the test `has_due` makes in SQL)."""
+    return job["due_at"] is None or job["due_at"] <= quantise(at)
 
 
 def has_due(conn: Connection, workspace: str, at: float) -> bool:

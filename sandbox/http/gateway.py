@@ -150,7 +150,8 @@ class Gateway:
                extra_headers: dict[str, str], state: dict[str, float]) -> float:
         """Open the workspace, apply a scenario header and the rate limit. Records the clock
         time of the request in `state` and returns a delay to wait before answering."""
-        with self.backend.workspace(workspace) as (conn, ws):
+        # Admission reads the clock, settings and counters, never job state: no settling.
+        with self.backend.workspace(workspace, settle=False) as (conn, ws):
             now = state["at"] = ws.now
             if face.request_id_header:
                 extra_headers[face.request_id_header] = "req_" + self.backend.new_token(
