@@ -18,22 +18,22 @@ class ArmedScenarios:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            ext = scope.get("extensions", {})
-            face = face_for_path(scope["path"])
-            operation_id = (ext.get(ROUTING) or {}).get("operation_id")
-            key = face.key_from(scope) if face else None
-            # The gateway found nothing armed when it admitted the request (the usual case).
-            nothing_armed = ext.get(ARMED_KEY) is False
-            if face and operation_id and key and not nothing_armed and face.key_is_well_formed(
-                    key):
-                backend = current()
-                with backend.store.begin() as conn:
-                    scenario = scenarios.take(conn, key, operation_id)
-                if scenario is not None:
-                    if scenario.delay:
-                        await asyncio.sleep(scenario.delay)
-                    err = scenario.error()
-                    if err is not None:
-                        raise err
+        # The gateway found nothing armed when it admitted the request (the usual case).
+        if scope["type"] == "http" and scope.get("extensions", {}).get(ARMED_KEY) is not False:
+            await self._take(scope)
         await self.app(scope, receive, send)
+
+    async def _take(self, scope: Scope) -> None:
+        face = face_for_path(scope["path"])
+        operation_id = (scope.get("extensions", {}).get(ROUTING) or {}).get("operation_id")
+        key = face.key_from(scope) if face else None
+        if not (face and operation_id and key and face.key_is_well_formed(key)):
+            return
+        with current().store.begin() as conn:
+            scenario = scenarios.take(conn, key, operation_id)
+        if scenario is not None:
+            if scenario.delay:
+                await asyncio.sleep(scenario.delay)
+            err = scenario.error()
+            if err is not None:
+                raise err
