@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,22 @@ from sandbox.settings import Settings
 JobFinishedHook = Callable[[Connection, Workspace, dict[str, Any]], None]
 
 _current: ContextVar[Backend] = ContextVar("sandbox_backend")
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The workspace a request's admission opened (and touched), with the count of workspace
+    changes at that moment (`workspaces.changes()`)."""
+
+    key: str
+    workspace: Workspace
+    changes: int
+
+
+# Set by the gateway for the request in progress: the handler's own open of the same workspace
+# reuses it instead of loading the row again (~80 us of a ~1 ms request), unless a workspace
+# changed in between (the clock moved, settings, a reset: then it loads as usual).
+_admitted: ContextVar[Admitted | None] = ContextVar("sandbox_admitted", default=None)
 
 
 def current() -> Backend:
@@ -55,10 +72,15 @@ class Backend:
         to its clock's now before the caller sees it. `settle=False` is for callers that only
         add to the workspace without reading what settling changes: settling applies rows in
         clock order, so applying them at the next settling open gives the same result."""
+        admitted = _admitted.get()
         for attempt in range(3):
             try:
                 with self.store.begin() as conn:
-                    ws = self._open(conn, key, create=create)
+                    if (attempt == 0 and admitted is not None and admitted.key == key
+                            and admitted.changes == workspaces.changes()):
+                        ws = admitted.workspace
+                    else:
+                        ws = self._open(conn, key, create=create)
                     if settle:
                         self.settle(conn, ws)
                     yield conn, ws
@@ -66,6 +88,16 @@ class Backend:
             except Conflict as exc:
                 if "concurrently" not in exc.message or attempt == 2:
                     raise
+
+    @staticmethod
+    def admit(key: str, ws: Workspace) -> Token[Admitted | None]:
+        """Mark `ws`, just opened for `key`, as the workspace of the request in progress
+        (the gateway resets the returned token when the request ends)."""
+        return _admitted.set(Admitted(key, ws, workspaces.changes()))
+
+    @staticmethod
+    def end_admission(token: Token[Admitted | None]) -> None:
+        _admitted.reset(token)
 
     def _open(self, conn: Connection, key: str, *, create: bool) -> Workspace:
         ws = workspaces.load_touched(conn, key, self.settings.seed)

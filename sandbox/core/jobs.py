@@ -4,6 +4,8 @@ callers have one module to import."""
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, insert, or_, select, update
@@ -32,7 +34,7 @@ from sandbox.core.settle import RESOLVERS, ResolveContext, Resolver, Sink, settl
 from sandbox.core.sql import Fast
 
 __all__ = ["ACTIVE", "FORCED_TRANSITIONS", "NEVER", "RESOLVERS", "STATUSES", "TERMINAL",
-           "Pacing", "ResolveContext", "Resolver", "append_rows", "create", "due_at",
+           "Pacing", "ResolveContext", "Resolver", "add", "append_rows", "create", "due_at",
            "due_count", "find", "find_any_vendor", "force", "get_by_pk", "has_due", "is_due",
            "legal_targets", "new_counts", "next_due", "row_due_at", "run_now", "settle", "start"]
 
@@ -54,7 +56,19 @@ def create(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_p
            policy: ImportPolicy, pacing: Pacing | None, plan: dict[str, Any] | None = None,
            extra: dict[str, Any] | None = None) -> int:
     """Store a job and its rows. pacing None leaves it `created` until `start` (Which50)."""
-    full_plan = {**(plan or {}), "policy": policy.to_json()}
+    return int(add(conn, workspace=workspace, vendor=vendor, job_id=job_id, list_pk=list_pk,
+                   kind=kind, now=now, source_format=source_format, content=content,
+                   offset=offset, total=total, policy=policy, pacing=pacing, plan=plan,
+                   extra=extra)["pk"])
+
+
+def add(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_pk: int,
+        kind: str, now: float, source_format: str, content: str, offset: int, total: int,
+        policy: ImportPolicy, pacing: Pacing | None, plan: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`create`, answering the job as `get_by_pk` would read it back (a test holds them
+    equal): the create answers of the request path need no second statement."""
+    full_plan = {**(plan or {}), "policy": _policy_json(policy)}
     values: dict[str, Any] = dict(
         workspace=workspace, vendor=vendor, id=job_id, list_pk=list_pk, kind=kind,
         status="created", plan=full_plan, total=total, processed=0, counts=new_counts(),
@@ -65,7 +79,18 @@ def create(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_p
         values.update(_queued(full_plan, now=now, pacing=pacing))
     pk = _INSERT_JOB.insert(conn, values)
     _INSERT_SOURCE.run(conn, {"job_pk": pk, "format": source_format, "content": content})
-    return pk
+    return {name: values.get(name) for name in _JOB_COLUMN_NAMES} | {"pk": pk}
+
+
+_JOB_COLUMN_NAMES = tuple(t.jobs.c.keys())
+
+
+@lru_cache(maxsize=256)
+def _policy_json(policy: ImportPolicy) -> dict[str, Any]:
+    """A policy as its job's plan stores it (lists, not tuples, as JSON reads back): a few
+    policies serve every job, so each is converted once. Shared: never changed in place."""
+    converted: dict[str, Any] = json.loads(json.dumps(policy.to_json()))
+    return converted
 
 
 def append_rows(conn: Connection, job_pk: int, rows_jsonl: str, added: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from contextvars import Token
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -13,7 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.core import journal, ratelimit, scenarios
-from sandbox.core.backend import Backend
+from sandbox.core.backend import Admitted, Backend
 from sandbox.core.errors import PayloadTooLarge, RequestTimeout, SandboxError
 from sandbox.http.errors import ERROR_KEY, respond
 from sandbox.vendors import VendorFace, face_for_path
@@ -101,6 +102,7 @@ class Gateway:
         status = 500
         extra_headers: dict[str, str] = {}
         state: dict[str, float] = {}
+        admission = None
 
         async def counting_receive() -> Message:
             nonlocal size
@@ -134,7 +136,7 @@ class Gateway:
                 raise PayloadTooLarge(f"body: payload of {declared} bytes exceeds {limit} bytes",
                                       field="body", rule="maxBytes", headers=dict(CLOSE))
             if workspace is not None:
-                delay = self._admit(face, workspace, scope, extra_headers, state)
+                delay, admission = self._admit(face, workspace, scope, extra_headers, state)
                 if delay:
                     await asyncio.sleep(delay)
             await self.app(scope, await _unchunked(scope, counting_receive, limit),
@@ -143,13 +145,17 @@ class Gateway:
             response = respond(scope, err)
             await response(scope, receive, send_with_headers)
         finally:
+            if admission is not None:
+                self.backend.end_admission(admission)
             if workspace is not None and "at" in state:
                 self._journal(face, workspace, scope, status, bytes(captured), size, state["at"])
 
     def _admit(self, face: VendorFace, workspace: str, scope: Scope,
-               extra_headers: dict[str, str], state: dict[str, float]) -> float:
+               extra_headers: dict[str, str], state: dict[str, float]
+               ) -> tuple[float, Token[Admitted | None]]:
         """Open the workspace, apply a scenario header and the rate limit. Records the clock
-        time of the request in `state` and returns a delay to wait before answering."""
+        time of the request in `state`; returns a delay to wait before answering, and the
+        admission the handler reuses (Backend.admit) for the gateway to end."""
         # Admission reads the clock, settings and counters, never job state: no settling.
         with self.backend.workspace(workspace, settle=False) as (conn, ws):
             now = state["at"] = ws.now
@@ -169,12 +175,12 @@ class Gateway:
                     raise
                 extra_headers.update(verdict.headers())
         if scenario is None:
-            return 0.0
+            return 0.0, self.backend.admit(workspace, ws)
         failure = scenario.error()
         if failure is not None:
             extra_headers.update(failure.headers)
             raise failure
-        return scenario.delay or 0.0
+        return scenario.delay or 0.0, self.backend.admit(workspace, ws)
 
     def _windows(self, face: VendorFace, ws_settings: dict[str, Any]) -> tuple[Any, ...]:
         mode = ws_settings.get("rate_limits", self.backend.settings.rate_limits)

@@ -180,14 +180,13 @@ async def create_import_job(list_id: str, body: dict[str, Any], user: str) -> di
             fmt, content, offset, total = "jsonl", encode_jsonl(rows), 0, len(rows)
             policy = _policy("skip")
             extra["source"] = source
-        pk = jobs.create(conn, workspace=ws.id, vendor=VENDOR, job_id=job_id,
-                         list_pk=target["pk"], kind=kind, now=ws.now, source_format=fmt,
-                         content=content, offset=offset, total=total, policy=policy,
-                         pacing=ws.pacing(VENDOR, kind), plan=plan, extra=extra)
-        job = jobs.get_by_pk(conn, pk)
+        job = jobs.add(conn, workspace=ws.id, vendor=VENDOR, job_id=job_id,
+                       list_pk=target["pk"], kind=kind, now=ws.now, source_format=fmt,
+                       content=content, offset=offset, total=total, policy=policy,
+                       pacing=ws.pacing(VENDOR, kind), plan=plan, extra=extra)
         if jobs.is_due(job, ws.now):  # no queue wait: the answer shows it under way
             backend.settle(conn, ws)
-            job = jobs.get_by_pk(conn, pk)
+            job = jobs.get_by_pk(conn, job["pk"])
         return job_view(job)
 
 

@@ -248,12 +248,12 @@ async def create_import_job(contact_list_id: int, body: dict[str, Any], user: st
         job_id = backend.next_number(conn, ws, "which50-job")
         # FieldNames are not checked against the list here: the help page's own sample
         # ("sample string 1") must succeed; unknown names fail when contacts carry them.
-        pk = jobs.create(conn, workspace=ws.id, vendor=VENDOR, job_id=str(job_id),
-                         list_pk=target["pk"], kind="import", now=ws.now,
-                         source_format="jsonl", content="", offset=0, total=0, policy=POLICY,
-                         pacing=None, plan={"field_names": list(body["FieldNames"])},
-                         extra={"contact_list_id": contact_list_id})
-        return answer(job_view(jobs.get_by_pk(conn, pk)), "ImportJob")
+        job = jobs.add(conn, workspace=ws.id, vendor=VENDOR, job_id=str(job_id),
+                       list_pk=target["pk"], kind="import", now=ws.now,
+                       source_format="jsonl", content="", offset=0, total=0, policy=POLICY,
+                       pacing=None, plan={"field_names": list(body["FieldNames"])},
+                       extra={"contact_list_id": contact_list_id})
+        return answer(job_view(job), "ImportJob")
 
 
 async def upload_import_batch(contact_list_id: int, import_job_id: int, body: list[Any],

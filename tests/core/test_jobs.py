@@ -322,3 +322,25 @@ def test_a_lead_matched_by_its_alternative_key_records_the_update_instant(core: 
     [lead] = core.leads(lst)
     assert lead["key"] == "a@example.com" and lead["data"]["name"] == "B"
     assert (lead["created_at"], lead["updated_at"]) == (T0 + 0.1, T0 + 2.1)
+
+
+# ---- the create answer --------------------------------------------------------------------
+
+@pytest.mark.parametrize("pacing", [CSV_PACING, None, Pacing(0, 0, 10)])
+@pytest.mark.parametrize("policy", [
+    ImportPolicy(key_fields=("email",), email_field="email"),
+    ImportPolicy(key_fields=("platformId",), on_existing="overwrite", email_field=None,
+                 keep=("firstSeenAt",), tags=("a", "b"), alt_key_field="phone"),
+])
+def test_add_answers_the_job_as_it_reads_back(core: Core, pacing: Pacing | None,
+                                              policy: ImportPolicy) -> None:
+    list_pk = core.new_list()
+    with core.backend.store.begin() as conn:
+        added = jobs.add(conn, workspace=core.key, vendor="kit", job_id="j1", list_pk=list_pk,
+                         kind="csv", now=T0 + 0.25, source_format="jsonl", content="{}\n",
+                         offset=0, total=1, policy=policy, pacing=pacing,
+                         plan={"csv_header": ["email"], "csv_mapping": {"email": "email"}},
+                         extra={"fileName": None})
+        stored = jobs.get_by_pk(conn, added["pk"])
+    assert added == stored
+    assert list(added) == list(stored)
