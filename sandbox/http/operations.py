@@ -8,6 +8,7 @@ is read from Connexion's context when the wrapper runs, exactly as before.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -18,15 +19,31 @@ from connexion.decorators.parameter import AsyncParameterDecorator, pythonic, sa
 from connexion.operations import AbstractOperation, OpenAPIOperation
 from connexion.security import AbstractSecurityHandler
 
+from sandbox.http.validation import PARSED_BODY_KEY
+
 
 class _Parameters(AsyncParameterDecorator):
     """Connexion's parameter decorator, remembering each parameter's Python name (three
-    regular expressions and a CamelCase conversion per parameter, per request, otherwise)."""
+    regular expressions and a CamelCase conversion per parameter, per request, otherwise),
+    and handing on the JSON body the request validator parsed instead of parsing it again."""
 
     def __init__(self, *, pythonic_params: bool = False, **kwargs: Any) -> None:
         super().__init__(pythonic_params=pythonic_params, **kwargs)
         self.sanitize_fn = functools.lru_cache(maxsize=4096)(
             pythonic if pythonic_params else sanitized)
+
+    def _maybe_get_body(self, request: Any, *, arguments: list[str], has_kwargs: bool) -> Any:
+        body = super()._maybe_get_body(request, arguments=arguments, has_kwargs=has_kwargs)
+        parsed = request.scope.get("extensions", {}).get(PARSED_BODY_KEY, _NOTHING)
+        if parsed is _NOTHING or not asyncio.iscoroutine(body):
+            return body
+        # Connexion would read the replayed bytes and json.loads them once more; the validator
+        # decoded the same bytes (with the request's charset) and validated exactly this value.
+        body.close()
+        return parsed
+
+
+_NOTHING = object()
 
 
 class _OnceDecorator(StarletteDecorator):

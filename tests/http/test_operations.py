@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from starlette.requests import Request
 
 from tests.conftest import Sandbox
 
@@ -30,3 +31,19 @@ def test_requests_do_not_inspect_handler_signatures(sb: Sandbox,
     assert [len(a.json()["data"]) for a in answers] == [1, 2, 3]
     bad = sb.call("inboxapp", "GET", path, params={"limit": 0})
     assert bad.status_code == 400 and "limit" in bad.text
+
+
+def test_the_handler_gets_the_body_the_validator_parsed(sb: Sandbox,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def second_parse(self: Request) -> None:
+        raise AssertionError("the JSON body was parsed a second time")
+
+    monkeypatch.setattr(Request, "json", second_parse)
+    body = {"data": {"type": "csv", "content": "username\nalice\nbob\n", "fileName": "a.csv"}}
+    r = sb.call("inboxapp", "POST", "/lists/demolist1/import-jobs", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["totalCount"] == 2
+    # A request the validator refuses still gets its vendor error, naming the field.
+    bad = sb.call("inboxapp", "POST", "/lists/demolist1/import-jobs",
+                  json={"data": {"type": "csv"}})
+    assert bad.status_code == 400 and "content" in bad.text
