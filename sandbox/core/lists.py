@@ -6,7 +6,7 @@ import json
 import operator
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from itertools import compress, repeat
+from itertools import chain, compress, islice, repeat
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
@@ -131,16 +131,37 @@ def matching_leads(conn: Connection, list_pk: int, keys: Iterable[str], alt_keys
 
 
 def insert_leads(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Insert leads given as tuples in LEAD_COLUMNS order (`data` a dict)."""
+    """Insert leads given as tuples in LEAD_COLUMNS order (`data` a dict), in that order (the
+    leads' pks follow it)."""
     dialect = conn.dialect
     if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
         conn.execute(insert(t.leads), [dict(zip(LEAD_COLUMNS, row, strict=True)) for row in rows])
         return
-    sql, encode = _sqlite_insert(dialect)
-    # A generator: the driver reads one row at a time, no second copy of a large batch.
-    conn.connection.driver_connection.executemany(  # type: ignore[union-attr]
-        sql, ((lp, key, alt, encode(data), first, last, job)
-              for lp, key, alt, data, first, last, job in rows))
+    one, several, encode = _sqlite_insert(dialect)
+    driver = conn.connection.driver_connection
+    last: list[Any] = []  # the values of the last, short group
+    driver.executemany(several, _groups(rows, encode, last))  # type: ignore[union-attr]
+    width = len(LEAD_COLUMNS)
+    driver.executemany(one, (last[i:i + width]  # type: ignore[union-attr]
+                             for i in range(0, len(last), width)))
+
+
+def _groups(rows: Iterable[tuple[Any, ...]], encode: Callable[[Any], Any], last: list[Any]
+            ) -> Iterator[list[Any]]:
+    """The values of each full group of _ROWS_PER_INSERT leads, one group at a time (a large
+    batch is never held twice); those of the last, short group go to `last`."""
+    width = len(LEAD_COLUMNS)
+    source = iter(rows)
+    while True:
+        group = list(islice(source, _ROWS_PER_INSERT))
+        if any(len(row) != width for row in group):
+            raise ValueError(f"a lead is {width} values")
+        values = list(chain.from_iterable(group))
+        values[_DATA::width] = map(encode, values[_DATA::width])
+        if len(group) < _ROWS_PER_INSERT:
+            last.extend(values)
+            return
+        yield values
 
 
 def update_leads(conn: Connection, list_pk: int, rows: Iterable[tuple[str, Any, float]]) -> None:
@@ -149,16 +170,28 @@ def update_leads(conn: Connection, list_pk: int, rows: Iterable[tuple[str, Any, 
                         for key, data, at in rows])
 
 
-_SQLITE_INSERTS: dict[int, tuple[str, Callable[[Any], Any]]] = {}
+# Leads go in _ROWS_PER_INSERT to a statement (one multi-row VALUES): SQLite's work per
+# statement run (bind, step, reset, the driver's own) is paid once per 128 leads instead of once
+# per lead: the insert of a 137,000-row import takes half the time. 128 x 7 parameters stay
+# under the 999 of SQLite builds before 3.32.
+_ROWS_PER_INSERT = 128
+_DATA = LEAD_COLUMNS.index("data")
+_SQLITE_INSERTS: dict[int, tuple[str, str, Callable[[Any], Any]]] = {}
 
 
-def _sqlite_insert(dialect: Dialect) -> tuple[str, Callable[[Any], Any]]:
+def _sqlite_insert(dialect: Dialect) -> tuple[str, str, Callable[[Any], Any]]:
+    """The one-row and the _ROWS_PER_INSERT-row INSERT, and the `data` encoder."""
     known = _SQLITE_INSERTS.get(id(dialect))
     if known is None:
         compiled = insert(t.leads).compile(dialect=dialect, column_keys=list(LEAD_COLUMNS))
         if tuple(compiled.positiontup or ()) != LEAD_COLUMNS:
             raise RuntimeError(f"unexpected lead insert parameters: {compiled.positiontup}")
-        known = _SQLITE_INSERTS[id(dialect)] = (str(compiled), _json_encoder(dialect))
+        one = str(compiled)
+        head, values, group = one.rpartition(" VALUES ")
+        if group != "(" + ", ".join("?" * len(LEAD_COLUMNS)) + ")":
+            raise RuntimeError(f"unexpected lead insert: {one}")
+        several = head + values + ", ".join([group] * _ROWS_PER_INSERT)
+        known = _SQLITE_INSERTS[id(dialect)] = (one, several, _json_encoder(dialect))
     return known
 
 
