@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
+from connexion.context import _operation, _receive, _scope
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import AsyncParameterDecorator, pythonic, sanitized
 from connexion.operations import AbstractOperation, OpenAPIOperation
@@ -56,6 +57,24 @@ class _OnceDecorator(StarletteDecorator):
     @functools.cache  # noqa: B019 (one instance per operation, kept for the app's life)
     def decorate(self, function: Callable[..., Any]) -> Callable[..., Any]:
         return super().decorate(function)
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        # Connexion's wrapper hands the request its context's scope and receive as werkzeug
+        # proxies (every later scope lookup of the request then goes through one) and builds
+        # a URI parser per request; here the request gets the objects themselves, and the
+        # parser (a function of the operation's definitions) is built once per operation.
+        parsers: list[tuple[Any, Any]] = []
+
+        @functools.wraps(function)
+        async def wrapper(*_args: Any, **_kwargs: Any) -> Any:
+            current = _operation.get()
+            if not parsers or parsers[0][0] is not current:
+                parsers[:] = [(current, self.uri_parser)]
+            request = self.framework.get_request(uri_parser=parsers[0][1], scope=_scope.get(),
+                                                 receive=_receive.get())
+            return await self.decorate(function)(request)
+
+        return wrapper
 
 
 class _Operation(AsyncOperation):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import pytest
 from starlette.requests import Request
 
+from sandbox.http import operations
 from tests.conftest import Sandbox
 
 
@@ -47,3 +49,22 @@ def test_the_handler_gets_the_body_the_validator_parsed(sb: Sandbox,
     bad = sb.call("inboxapp", "POST", "/lists/demolist1/import-jobs",
                   json={"data": {"type": "csv"}})
     assert bad.status_code == 400 and "content" in bad.text
+
+
+def test_uri_parsers_are_built_once_per_operation(sb: Sandbox,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    path = "/lists/demolist1/import-jobs"
+    body = {"data": {"type": "csv", "content": "username\nalice\n"}}
+    for _ in range(3):
+        assert sb.call("inboxapp", "POST", path, json=body).status_code == 200
+    built = []
+    real = operations._OnceDecorator.uri_parser
+
+    def counting(self: Any) -> Any:
+        built.append(self)
+        return real.fget(self)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(operations._OnceDecorator, "uri_parser", property(counting))
+    answers = [sb.call("inboxapp", "GET", path, params={"limit": n}) for n in (1, 2, 3)]
+    assert [len(a.json()["data"]) for a in answers] == [1, 2, 3]
+    assert len(built) <= 1  # the first GET of this operation, if no test ran it before
