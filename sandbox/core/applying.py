@@ -9,6 +9,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from functools import partial
+from itertools import repeat
 from operator import is_not, itemgetter
 from typing import Any, NamedTuple
 
@@ -22,9 +23,9 @@ from sandbox.core.imports import (
     ListState,
     RowResult,
     decide,
+    key_reader,
     normalise,
     read_rows,
-    row_keys,
 )
 from sandbox.core.lifecycle import NEVER, US, due_at, row_due_at
 
@@ -34,6 +35,8 @@ MAX_ROW_ERRORS = 1000
 # profile). Registered by name so that the plan, which is data, can refer to one.
 Resolver = Callable[[dict[str, Any], "ResolveContext"], dict[str, Any]]
 RESOLVERS: dict[str, Resolver] = {}
+# Resolvers that read nothing but the row (no context is built for each row they resolve).
+ROW_RESOLVERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 class ResolveContext(NamedTuple):
@@ -78,16 +81,20 @@ def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[di
             unreadable.append((job, "failed", f"the import source could not be read: {exc}",
                                row_due_at(job, int(job["processed"]))))
             continue
-        resolver = RESOLVERS.get(job["plan"].get("resolve", ""))
-        due_of = _row_clock(job)
         pk = job["pk"]
         policy = policies[pk] = _policy(job["plan"]["policy"])
-        last_read[pk] = job["processed"] + len(rows) - 1
-        for index, row in enumerate(rows, job["processed"]):
-            due = due_of(index)
-            if resolver:
-                row = resolver(row, _context((seed, workspace, due)))
-            batch.append((due, pk, index, row, job, row_keys(policy, row)))
+        indexes = range(job["processed"], job["processed"] + len(rows))
+        last_read[pk] = indexes.stop - 1
+        dues = _row_dues(job, indexes)
+        # Rows resolved, and their keys worked out, by map: no Python-level loop per row.
+        name = job["plan"].get("resolve", "")
+        if name in ROW_RESOLVERS:
+            rows = list(map(ROW_RESOLVERS[name], rows))
+        elif name in RESOLVERS:
+            rows = list(map(RESOLVERS[name], rows,
+                            map(_context, zip(repeat(seed), repeat(workspace), dues))))
+        batch.extend(zip(dues, repeat(pk), indexes, rows, repeat(job),
+                         map(key_reader(policy), rows)))
     finish_many(unreadable)
     if not pending:
         return [job for job, *_ in unreadable]
@@ -156,19 +163,20 @@ def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[di
     return finished
 
 
-def _row_clock(job: dict[str, Any]) -> Callable[[int], float]:
-    """`row_due_at` for one job, with what it reads from the job looked up once."""
+def _row_dues(job: dict[str, Any], indexes: range) -> list[float]:
+    """`row_due_at` of each of a job's rows in `indexes`, with what it reads from the job looked
+    up once."""
     rate = job["plan"].get("rate")
     start = float(job["running_from"])
     if rate is None:
-        return lambda _index: start
+        return [start] * len(indexes)
     start_us = round(start * US)
     if start_us / US == start and abs(start) < 2**31:
         # `start` is a whole microsecond and the sum is within half a microsecond of one, so
         # quantise(start + offset) is that microsecond count over US: one exact division
         # instead of round(x, 6), a quarter of the cost (checked equal on 250,000 cases).
-        return lambda index: (start_us + math.ceil((index + 1) * US / rate)) / US
-    return lambda index: quantise(start + math.ceil((index + 1) * US / rate) / US)
+        return [(start_us + math.ceil((index + 1) * US / rate)) / US for index in indexes]
+    return [quantise(start + math.ceil((index + 1) * US / rate) / US) for index in indexes]
 
 
 _POLICIES: dict[tuple[Any, ...], ImportPolicy] = {}

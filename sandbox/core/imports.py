@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -187,8 +187,26 @@ def read_rows(fmt: str, content: str, offset: int, count: int, plan: dict[str, A
 
 def row_keys(policy: ImportPolicy, row: dict[str, Any]) -> tuple[str | None, str | None]:
     """The row's key and its normalised alternative key (what `decide` matches on)."""
-    alt = row.get(policy.alt_key_field) if policy.alt_key_field else None
-    return row_key(policy, row), normalise(policy.alt_key_field, alt) if alt else None  # type: ignore[arg-type]
+    return key_reader(policy)(row)
+
+
+def key_reader(policy: ImportPolicy) -> Callable[[dict[str, Any]], tuple[str | None, str | None]]:
+    """`row_keys` for one policy, with each field's normaliser looked up once, not per row."""
+    fields = tuple((name, _normaliser(name)) for name in policy.key_fields)
+    alt_field = policy.alt_key_field
+    alt_key = _normaliser(alt_field) if alt_field else _plain_key
+
+    def keys(row: dict[str, Any]) -> tuple[str | None, str | None]:
+        key = None
+        for name, normalised in fields:
+            value = row.get(name)
+            if value is not None and value != "":
+                key = normalised(value)
+                break
+        alt = row.get(alt_field) if alt_field else None
+        return key, alt_key(alt) if alt else None
+
+    return keys
 
 
 def row_key(policy: ImportPolicy, row: dict[str, Any]) -> str | None:
@@ -202,27 +220,33 @@ def row_key(policy: ImportPolicy, row: dict[str, Any]) -> str | None:
 _NOT_PHONE = re.compile(r"[^0-9+]")
 # ASCII text loses the same characters to a byte-level delete, for half the regex's cost.
 _NOT_PHONE_ASCII = bytes(b for b in range(128) if chr(b) not in "0123456789+")
-_PLAIN, _EMAIL, _PHONE = 0, 1, 2
+
+
+def _email_key(value: Any) -> str:
+    return (value if type(value) is str else str(value)).strip().lower().lstrip("@")
+
+
+def _phone_key(value: Any) -> str:
+    text = (value if type(value) is str else str(value)).strip()
+    if text.isascii():
+        return text.encode().translate(None, _NOT_PHONE_ASCII).decode()
+    return _NOT_PHONE.sub("", text)
+
+
+def _plain_key(value: Any) -> str:
+    return (value if type(value) is str else str(value)).strip()
 
 
 @lru_cache(maxsize=256)
-def _key_kind(name: str) -> int:
+def _normaliser(name: str) -> Callable[[Any], str]:
     if "email" in name.lower() or name in {"username", "Email"}:
-        return _EMAIL
-    return _PHONE if "phone" in name.lower() else _PLAIN
+        return _email_key
+    return _phone_key if "phone" in name.lower() else _plain_key
 
 
 def normalise(name: str, value: Any) -> str:
     # Runs several times per imported row: the field name's kind is looked up, not re-derived.
-    text = (value if type(value) is str else str(value)).strip()
-    kind = _key_kind(name)
-    if kind == _EMAIL:
-        return text.lower().lstrip("@")
-    if kind == _PHONE:
-        if text.isascii():
-            return text.encode().translate(None, _NOT_PHONE_ASCII).decode()
-        return _NOT_PHONE.sub("", text)
-    return text
+    return _normaliser(name)(value)
 
 
 def domain_of(email: str) -> str:

@@ -7,10 +7,10 @@ import re
 from datetime import datetime
 from typing import Any
 
+from sandbox.core.applying import ROW_RESOLVERS
 from sandbox.core.clock import iso
 from sandbox.core.errors import InvalidRequest
 from sandbox.core.ids import uuid_for
-from sandbox.core.jobs import RESOLVERS, ResolveContext
 
 RESOLVER = "leadlex.contact"
 # Fields of POST /v1/contacts (ContactInput); anything else in a row is ignored.
@@ -25,6 +25,11 @@ HEADER_ALIASES = {"name": "full_name", "fullname": "full_name", "email_address":
                   "linkedin": "linkedin_url", "organization": "company"}
 IDENTIFYING = ("email", "phone")
 _TAG_SPLIT = re.compile(r"[;,|]")
+# What `normalise` converts in the same way, in the order the stored contact has them.
+_COMMON_FIELDS = ("email", "phone", "job_title", "linkedin_url", "company")
+# The fields nearly every row is made of; any other (priority, tags, custom_fields.<name>...)
+# makes `normalise` look for the rest.
+_USUAL_FIELDS = frozenset({"full_name", "first_name", "last_name", *_COMMON_FIELDS})
 
 
 class RowError(ValueError):
@@ -79,56 +84,60 @@ def normalise(row: dict[str, Any]) -> dict[str, Any]:
     for values that cannot be used. Names derived from the email are not stored (a later
     update must not overwrite a real name with one guessed from an address)."""
     # Runs for every imported row (137,000 for a 20 MB CSV), and a row names a few of the
-    # fields: each one is converted only when the row has it.
+    # fields: each one is converted only when the row has it, and the fields few rows have
+    # are looked for only in a row that has a field besides the usual ones.
     out: dict[str, Any] = {}
-    full, first, last = split_names(
-        _text(row["full_name"]) if "full_name" in row else None,
-        _text(row["first_name"]) if "first_name" in row else None,
-        _text(row["last_name"]) if "last_name" in row else None)
-    if full:
-        out["full_name"] = full
-    if first:
-        out["first_name"] = first
-    if last:
-        out["last_name"] = last
-    for name in ("email", "phone", "job_title", "linkedin_url"):
-        value = row.get(name)
-        if value is not None:  # _text, inline: four fields of every row
+    get = row.get
+    full, first, last = get("full_name"), get("first_name"), get("last_name")
+    if full is not None or first is not None or last is not None:
+        full, first, last = split_names(_text(full), _text(first), _text(last))
+        if full:
+            out["full_name"] = full
+        if first:
+            out["first_name"] = first
+        if last:
+            out["last_name"] = last
+    for name in _COMMON_FIELDS:
+        value = get(name)
+        if value is not None:  # _text, inline: fields of nearly every row
             value = (value if type(value) is str else str(value)).strip()
             if value:
                 out[name] = value
-    company = ((_text(row["company"]) if "company" in row else None)
-               or (_text(row["company_name"]) if "company_name" in row else None))
-    if company:
-        out["company"] = company
-    related = ((_text(row["related_company_id"]) if "related_company_id" in row else None)
-               or (_text(row["company_id"]) if "company_id" in row else None))
-    if related:
-        out["related_company_id"] = related
+    rare = not _USUAL_FIELDS.issuperset(row)  # one test for the rare and the custom fields
+    if rare:
+        if "company" not in out:
+            company = _text(get("company_name"))
+            if company:
+                out["company"] = company
+        related = _text(get("related_company_id")) or _text(get("company_id"))
+        if related:
+            out["related_company_id"] = related
     if not (full or out.get("email")):
         raise RowError("missing_identifier", "full_name",
                        "row has no full_name, first_name, last_name or email")
-    priority = row.get("priority")
-    if priority not in (None, ""):
-        level = PRIORITIES.get(str(priority).strip().lower())
-        if level is None:
-            raise RowError("invalid_value", "priority",
-                           f"priority: '{priority}' is not one of high, medium, low, 1, 2, 3")
-        out["priority"] = level
-    tags = row.get("tags")
-    if isinstance(tags, str):
-        tags = [t.strip() for t in _TAG_SPLIT.split(tags)]
-    if tags:
-        out["tags"] = [str(t) for t in tags if str(t).strip()]
-    custom = dict(row.get("custom_fields") or {}) if isinstance(row.get("custom_fields"),
-                                                                dict) else {}
-    if "." in "".join(row):  # CUSTOM_PREFIX has one; most rows have no such field
+    custom: dict[str, Any] = {}
+    if rare:
+        priority = get("priority")
+        if priority not in (None, ""):
+            level = PRIORITIES.get(str(priority).strip().lower())
+            if level is None:
+                raise RowError("invalid_value", "priority",
+                               f"priority: '{priority}' is not one of high, medium, low, 1, 2, 3")
+            out["priority"] = level
+        tags = get("tags")
+        if isinstance(tags, str):
+            tags = [t.strip() for t in _TAG_SPLIT.split(tags)]
+        if tags:
+            out["tags"] = [str(t) for t in tags if str(t).strip()]
+        if isinstance(get("custom_fields"), dict):
+            custom = dict(row["custom_fields"])
+    if rare and "." in "".join(row):  # CUSTOM_PREFIX has one
         for name, value in row.items():
             if name.startswith(CUSTOM_PREFIX) and value not in (None, ""):
                 custom[name[len(CUSTOM_PREFIX):]] = value
     if custom:
         out["custom_fields"] = custom
-    created = _text(row["created_date"]) if "created_date" in row else None
+    created = _text(get("created_date")) if rare else None
     if created:
         try:
             epoch = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
@@ -140,7 +149,7 @@ def normalise(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resolve(row: dict[str, Any], ctx: ResolveContext) -> dict[str, Any]:
+def resolve(row: dict[str, Any]) -> dict[str, Any]:
     """Import resolver: unusable rows are marked so that they count as failed, with a code."""
     if "__csv_error__" in row:
         return row
@@ -150,7 +159,7 @@ def resolve(row: dict[str, Any], ctx: ResolveContext) -> dict[str, Any]:
         return {"__unresolvable__": str(exc), "__error_code__": exc.code}
 
 
-RESOLVERS[RESOLVER] = resolve
+ROW_RESOLVERS[RESOLVER] = resolve
 
 
 # ---- CSV mapping ----------------------------------------------------------------------------
