@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from sandbox.core import jobs, webhooks, workspaces
+from sandbox.core import jobs, scenarios, webhooks, workspaces
 from sandbox.core.clock import Clock
 from sandbox.core.errors import Conflict, NotFound, Unauthorized
 from sandbox.core.fixtures import load_dir
@@ -25,6 +25,8 @@ from sandbox.settings import Settings
 JobFinishedHook = Callable[[Connection, Workspace, dict[str, Any]], None]
 
 _current: ContextVar[Backend] = ContextVar("sandbox_backend")
+# Entries a vendor-request memory holds before it starts afresh (one per workspace key).
+_MEMORY = 4096
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class Backend:
         self.fixtures = load_dir(settings.fixture_dir)
         self.allowed_keys = _load_keys(settings.keys_file) if settings.auth == "strict" else None
         self.job_finished_hooks: list[JobFinishedHook] = [webhooks.on_job_finished]
+        # Vendor-request memories (in-memory store only; see known_workspace and any_armed).
+        self._known: dict[str, tuple[int, Workspace]] = {}
+        self._armed: dict[str, tuple[tuple[int, int], bool]] = {}
 
     def activate(self) -> None:
         _current.set(self)
@@ -88,6 +93,40 @@ class Backend:
             except Conflict as exc:
                 if "concurrently" not in exc.message or attempt == 2:
                     raise
+
+    # ---- the vendor request path ---------------------------------------------------------
+
+    def known_workspace(self, key: str) -> Workspace | None:
+        """The workspace a vendor request last opened for `key`, while no workspace row has
+        changed since (workspaces.changes()), on an in-memory store, where every writer is this
+        process; otherwise None. Shared by the vendor requests that use it: only read."""
+        hit = self._known.get(key) if self.store.in_memory else None
+        return hit[1] if hit is not None and hit[0] == workspaces.changes() else None
+
+    def remember(self, key: str, ws: Workspace) -> None:
+        """Keep `ws`, just loaded for a vendor request, for `known_workspace`."""
+        if self.store.in_memory:
+            if len(self._known) >= _MEMORY:
+                self._known.clear()
+            self._known[key] = (workspaces.changes(), ws)
+
+    def any_armed(self, key: str, conn: Connection | None = None) -> bool:
+        """Whether a scenario is armed in `key`'s workspace; remembered on an in-memory store
+        until a workspace or a scenario changes (the usual answer, no, costs no statement)."""
+        stamp = (workspaces.changes(), scenarios.changes())
+        hit = self._armed.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        if conn is not None:
+            armed = scenarios.any_armed(conn, key)
+        else:
+            with self.store.begin() as own:
+                armed = scenarios.any_armed(own, key)
+        if self.store.in_memory:
+            if len(self._armed) >= _MEMORY:
+                self._armed.clear()
+            self._armed[key] = (stamp, armed)
+        return armed
 
     @staticmethod
     def admit(key: str, ws: Workspace) -> Token[Admitted | None]:

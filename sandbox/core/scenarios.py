@@ -67,8 +67,24 @@ def build(status: Any = None, delay: Any = None, retry_after: Any = None,
     return Scenario(code, secs, retry, message)
 
 
+# Bumped by every change to the armed scenarios in this process: Backend.any_armed answers
+# from memory while this has not moved (on an in-memory store, where this process is the only
+# writer).
+_changes = 0
+
+
+def changes() -> int:
+    return _changes
+
+
+def _changed() -> None:
+    global _changes
+    _changes += 1
+
+
 def arm(conn: Connection, workspace: str, operation_id: str, scenario: Scenario, times: int
         ) -> dict[str, Any]:
+    _changed()
     result = conn.execute(insert(t.scenarios).values(
         workspace=workspace, operation_id=operation_id, status=scenario.status,
         delay=scenario.delay, remaining=times, retry_after=scenario.retry_after,
@@ -96,6 +112,7 @@ def take(conn: Connection, workspace: str, operation_id: str) -> Scenario | None
     row = _ARMED.first(conn, {"ws": workspace, "op": operation_id})
     if row is None:
         return None
+    _changed()
     conn.execute(update(t.scenarios).where(t.scenarios.c.pk == row["pk"])
                  .values(remaining=row["remaining"] - 1))
     return Scenario(row["status"], row["delay"], row["retry_after"], row["message"])
@@ -110,5 +127,6 @@ def armed(conn: Connection, workspace: str) -> list[dict[str, Any]]:
 
 
 def disarm(conn: Connection, workspace: str) -> int:
+    _changed()
     return int(conn.execute(delete(t.scenarios).where(t.scenarios.c.workspace == workspace)
                             ).rowcount)

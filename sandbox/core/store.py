@@ -239,6 +239,9 @@ class Store:
         # pool checkout, and every request runs three.
         self._kept: Connection | None = (self.engine.connect()
                                          if isinstance(self.engine.pool, StaticPool) else None)
+        # Only this process can write an in-memory database: what it remembers of the data
+        # stays true until it changes the data itself (Backend's request-path memories).
+        self.in_memory = self._kept is not None
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

@@ -13,9 +13,10 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox.core import journal, ratelimit, scenarios
+from sandbox.core import journal, ratelimit, scenarios, workspaces
 from sandbox.core.backend import Admitted, Backend
 from sandbox.core.errors import PayloadTooLarge, RequestTimeout, SandboxError
+from sandbox.core.workspaces import Workspace
 from sandbox.http.errors import ERROR_KEY, respond
 from sandbox.vendors import VendorFace, face_for_path
 
@@ -148,7 +149,8 @@ class Gateway:
             if admission is not None:
                 self.backend.end_admission(admission)
             if workspace is not None and "at" in state:
-                self._journal(face, workspace, scope, status, bytes(captured), size, state["at"])
+                self._journal(face, workspace, scope, status, bytes(captured), size, state["at"],
+                              touch="untouched" in state)
 
     def _admit(self, face: VendorFace, workspace: str, scope: Scope,
                extra_headers: dict[str, str], state: dict[str, float]
@@ -156,6 +158,30 @@ class Gateway:
         """Open the workspace, apply a scenario header and the rate limit. Records the clock
         time of the request in `state`; returns a delay to wait before answering, and the
         admission the handler reuses (Backend.admit) for the gateway to end."""
+        known = self.backend.known_workspace(workspace)
+        if (known is not None and not face.request_id_header
+                and not self._windows(face, known.settings)):
+            # Nothing to count or draw: no transaction (the journal entry records the
+            # workspace's last use instead).
+            ws = known
+            state["at"] = ws.now
+            state["untouched"] = 1
+            scope["extensions"][ARMED_KEY] = self.backend.any_armed(workspace)
+            scenario = _scenario(scope)
+        else:
+            ws, scenario = self._admit_in_transaction(face, workspace, scope, extra_headers,
+                                                      state)
+        if scenario is None:
+            return 0.0, self.backend.admit(workspace, ws)
+        failure = scenario.error()
+        if failure is not None:
+            extra_headers.update(failure.headers)
+            raise failure
+        return scenario.delay or 0.0, self.backend.admit(workspace, ws)
+
+    def _admit_in_transaction(self, face: VendorFace, workspace: str, scope: Scope,
+                              extra_headers: dict[str, str], state: dict[str, float]
+                              ) -> tuple[Workspace, scenarios.Scenario | None]:
         # Admission reads the clock, settings and counters, never job state: no settling.
         with self.backend.workspace(workspace, settle=False) as (conn, ws):
             now = state["at"] = ws.now
@@ -163,9 +189,8 @@ class Gateway:
                 extra_headers[face.request_id_header] = "req_" + self.backend.new_token(
                     conn, ws, "request-id", 24)
             # Whether ArmedScenarios, after routing, needs a transaction of its own (rarely).
-            scope["extensions"][ARMED_KEY] = scenarios.any_armed(conn, workspace)
-            header = _header(scope, scenarios.HEADER)
-            scenario = scenarios.parse_header(header) if header else None
+            scope["extensions"][ARMED_KEY] = self.backend.any_armed(workspace, conn)
+            scenario = _scenario(scope)
             windows = self._windows(face, ws.settings)
             if windows:
                 try:
@@ -174,13 +199,8 @@ class Gateway:
                     extra_headers.update(err.headers)
                     raise
                 extra_headers.update(verdict.headers())
-        if scenario is None:
-            return 0.0, self.backend.admit(workspace, ws)
-        failure = scenario.error()
-        if failure is not None:
-            extra_headers.update(failure.headers)
-            raise failure
-        return scenario.delay or 0.0, self.backend.admit(workspace, ws)
+        self.backend.remember(workspace, ws)
+        return ws, scenario
 
     def _windows(self, face: VendorFace, ws_settings: dict[str, Any]) -> tuple[Any, ...]:
         mode = ws_settings.get("rate_limits", self.backend.settings.rate_limits)
@@ -191,7 +211,7 @@ class Gateway:
         return face.rate_limits.get(plan, next(iter(face.rate_limits.values())))
 
     def _journal(self, face: VendorFace, workspace: str, scope: Scope, status: int,
-                 body: bytes, size: int, at: float) -> None:
+                 body: bytes, size: int, at: float, touch: bool = False) -> None:
         ext = scope.get("extensions", {})
         error = ext.get(ERROR_KEY)
         operation_id = (ext.get(ROUTING) or {}).get("operation_id")
@@ -203,10 +223,18 @@ class Gateway:
                     query=scope.get("query_string", b"").decode("latin-1"), status=status,
                     body=journal.clip(body, size) if body else None,
                     errors=[error] if error else None)
+                if touch:  # admitted without a transaction: the workspace's last use is now
+                    workspaces.touch(conn, workspace)
         except Exception:  # the journal must never turn an answer into a failure
             import logging
 
             logging.getLogger("sandbox").exception("journal write failed")
+
+
+def _scenario(scope: Scope) -> scenarios.Scenario | None:
+    """The per-request scenario header's failure or delay, if the request sent one."""
+    header = _header(scope, scenarios.HEADER)
+    return scenarios.parse_header(header) if header else None
 
 
 def deadline_receive(receive: Receive, seconds: float) -> Receive:
