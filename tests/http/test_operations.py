@@ -68,3 +68,15 @@ def test_uri_parsers_are_built_once_per_operation(sb: Sandbox,
     answers = [sb.call("inboxapp", "GET", path, params={"limit": n}) for n in (1, 2, 3)]
     assert [len(a.json()["data"]) for a in answers] == [1, 2, 3]
     assert len(built) <= 1  # the first GET of this operation, if no test ran it before
+
+
+def test_a_json_request_is_not_searched_for_form_files(sb: Sandbox,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    async def form(self: Request, **_kwargs: Any) -> None:
+        raise AssertionError("a JSON body was parsed as a form")
+
+    monkeypatch.setattr(Request, "form", form)
+    body = {"data": {"type": "csv", "content": "username\nalice\n"}}
+    r = sb.call("inboxapp", "POST", "/lists/demolist1/import-jobs", json=body)
+    assert r.status_code == 200, r.text
+    assert sb.call("inboxapp", "GET", "/lists/demolist1/import-jobs").status_code == 200
