@@ -46,6 +46,17 @@ class _Operation(RequestValidationOperation):
             op.parameters, uri_parser=uri_parser, strict_validation=self.strict_validation,
             security_query_params=self.security_query_params)
 
+    def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        # Connexion's, without the typing subscripts its helper evaluates on every call.
+        content_type = next((value.decode("latin-1") for name, value in headers
+                             if name.lower() == b"content-type"), None)
+        mime_type, encoding = utils.split_content_type(content_type)
+        if mime_type is None:
+            # Content-type header is not required: Connexion takes the first type consumed.
+            consumes = self._operation.consumes
+            mime_type = consumes[0] if consumes else "application/octet-stream"
+        return mime_type, "utf-8" if encoding is None else encoding
+
     def validate_mime_type(self, mime_type: str) -> None:
         accepted = self._accepted.get(mime_type)
         if accepted is None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from connexion.middleware.request_validation import RequestValidationOperation
 
-from sandbox.http import validation
+from sandbox.http import request_checks, validation
 from tests.conftest import Sandbox
 
 PATH = "/lists/demolist1/import-jobs"
@@ -55,3 +56,27 @@ def test_every_request_is_still_checked(sb: Sandbox) -> None:
     bad_body = sb.call("inboxapp", "POST", PATH, json={"data": {"type": "csv"}})
     assert bad_body.status_code == 400 and "content" in bad_body.text
     assert sb.call("inboxapp", "POST", PATH, json=BODY).status_code == 200
+
+
+@pytest.mark.parametrize("headers", [
+    [],
+    [(b"content-type", b"application/json")],
+    [(b"Content-Type", b"application/json; charset=latin-1")],
+    [(b"CONTENT-TYPE", b"text/xml;charset=iso-8859-1")],
+    [(b"content-type", b"application/json;charset=")],
+    [(b"accept", b"*/*"), (b"content-type", b"text/csv"), (b"content-type", b"text/xml")],
+    [(b"content-type", "application/json; charset=\u00e9".encode("latin-1"))],
+    [(b"content-typ", b"application/json")],
+])
+@pytest.mark.parametrize("consumes", [["application/json"], ["text/xml", "application/json"], []])
+def test_content_type_is_read_as_connexion_reads_it(headers: list[tuple[bytes, bytes]],
+                                                    consumes: list[str]) -> None:
+    class Operation:
+        pass
+
+    operation = Operation()
+    operation.consumes = consumes  # type: ignore[attr-defined]
+    ours = request_checks._Operation.__new__(request_checks._Operation)
+    theirs = RequestValidationOperation.__new__(RequestValidationOperation)
+    ours._operation = theirs._operation = operation  # type: ignore[assignment]
+    assert ours.extract_content_type(headers) == theirs.extract_content_type(headers)
