@@ -1,7 +1,8 @@
 """Settling: applying, in due-time order across every job of a list, exactly the rows a
 workspace clock has made due, so a job's status and counts are a pure function of its plan and
 the clock (a test that advances 90 s sees what a user who waited 90 s would see). Which rows
-are due, in which batches, and the job writes are here; applying a batch is `applying`."""
+are due, in which batches, how far a settle in parts goes, and the job writes are here;
+applying a batch is `applying`."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import gc
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Text,
     bindparam,
+    exists,
     literal_column,
     select,
     type_coerce,
@@ -36,8 +39,10 @@ from sandbox.core.clock import quantise
 from sandbox.core.errors import Conflict
 from sandbox.core.lifecycle import (
     ACTIVE,
+    DUE_SLACK,
     NEVER,
     STATUSES,
+    US,
     due_at,
     due_count,
     row_due_at,
@@ -45,7 +50,8 @@ from sandbox.core.lifecycle import (
 )
 from sandbox.core.sql import Fast
 
-__all__ = ["MAX_ROWS_PER_BATCH", "RESOLVERS", "ResolveContext", "Resolver", "Sink", "settle"]
+__all__ = ["MAX_ROWS_PER_BATCH", "RESOLVERS", "ResolveContext", "Resolver", "Sink", "settle",
+           "settle_part"]
 
 MAX_ROWS_PER_BATCH = 20_000
 # A list's leads are read into a lists.KeyFilter when a settle has at least this many rows to
@@ -78,6 +84,13 @@ _DUE = Fast(union_all(
     select(*_JOB_COLUMNS).where(t.jobs.c.workspace == bindparam("ws"),
                                 t.jobs.c.due_at.is_(None)),
 ).order_by(literal_column("pk")))
+# For a settle in parts: the jobs due soonest, in due-time order (as `ix_jobs_due` holds them).
+_SOONEST = Fast(select(*_JOB_COLUMNS).where(
+    t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at <= bindparam("at")
+).order_by(t.jobs.c.due_at, t.jobs.c.pk).limit(bindparam("n")))
+# A job written without a due time is due at once and has no place in due-time order.
+_UNTIMED = Fast(select(exists().where(t.jobs.c.workspace == bindparam("ws"),
+                                      t.jobs.c.due_at.is_(None))))
 
 
 def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | None = None
@@ -91,6 +104,62 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
     if not rows:
         return []
     _decode_json(conn, rows)
+    return _settle_jobs(conn, workspace, rows, at, seed, sink)
+
+
+def settle_part(conn: Connection, workspace: str, at: float, seed: int, *, max_jobs: int,
+                max_rows: int) -> tuple[float, list[dict[str, Any]]]:
+    """Settle towards `at` only as far as a budget allows: to the latest instant by which at
+    most `max_jobs` jobs change and `max_rows` rows fall due, but at least to the next instant
+    anything is due (work due at one instant is never split, so that much may exceed the
+    budget). Returns the instant settled to (`at` once everything due by it is applied) and the
+    jobs that finished. Rows are applied in clock order, so settling to the instants returned,
+    one after another, ends where one settle to `at` ends."""
+    at = quantise(at)
+    if _UNTIMED.scalar(conn, {"ws": workspace}):
+        return at, settle(conn, workspace, at, seed)
+    rows = _SOONEST.all(conn, {"ws": workspace, "at": at, "n": max_jobs + 1})
+    if not rows:
+        return at, []
+    _decode_json(conn, rows)
+    first = min(at, _next_instant(rows[0]))
+    cut = at
+    if len(rows) > max_jobs:
+        # Just before the first job left out changes; the ones it ties with change no earlier.
+        cut = min(at, quantise(_next_instant(rows[-1]) - 1 / US))
+        if cut < first:  # a budget's worth of jobs all change at one instant
+            return first, settle(conn, workspace, first, seed)
+    cut = _within_rows(rows, first, cut, max_rows)
+    # The jobs that change by `cut`, in the (pk) order `settle` reads them; it would also read
+    # a few due a hair after `cut`, and change nothing in them.
+    due = sorted((j for j in rows if _next_instant(j) <= cut), key=itemgetter("pk"))
+    return cut, _settle_jobs(conn, workspace, due, cut, seed, None)
+
+
+def _next_instant(job: dict[str, Any]) -> float:
+    return quantise(float(job["due_at"]) + DUE_SLACK)
+
+
+def _within_rows(jobs: list[dict[str, Any]], first: float, cut: float, max_rows: int
+                 ) -> float:
+    """An instant in [first, cut] by which at most `max_rows` rows of these jobs are due (or
+    `first`). Only the size of a slice depends on it, not what settling does; rows fall due
+    evenly enough that scaling the span down once or twice nearly always gets there."""
+    running = [j for j in jobs if j["status"] in ACTIVE and j["running_from"] is not None]
+    for _ in range(12):
+        rows = sum(due_count(j, cut) - j["processed"] for j in running)
+        if rows <= max_rows:
+            return cut
+        if cut <= first:
+            break
+        # Aim a tenth under the budget: one more pass then nearly always confirms it.
+        scaled = quantise(first + (cut - first) * 0.9 * max_rows / rows)
+        cut = max(first, min(scaled, quantise(cut - 1 / US)))
+    return first
+
+
+def _settle_jobs(conn: Connection, workspace: str, rows: list[dict[str, Any]], at: float,
+                 seed: int, sink: Sink | None) -> list[dict[str, Any]]:
     was = {job["pk"]: job["processed"] for job in rows}
     changed: dict[int, dict[str, Any]] = {}  # by pk: the jobs to write back
     finished: list[dict[str, Any]] = []
@@ -180,11 +249,12 @@ def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict
                  ) -> list[dict[str, Any]]:
     finished: list[dict[str, Any]] = []
     live = list(jobs)
-    due_rows = sum(due_count(j, at) - j["processed"] for j in jobs)
+    due_by_at = {j["pk"]: due_count(j, at) for j in jobs}
+    due_rows = sum(due_by_at[j["pk"]] - j["processed"] for j in jobs)
     held = lists.key_filter(conn, list_pk, due_rows) if due_rows >= _FILTER_FROM else None
     sources: dict[int, tuple[str, str]] = {}  # read once for all the batches of the settle
     while live:
-        targets = {j["pk"]: due_count(j, at) for j in live}
+        targets = {j["pk"]: due_by_at[j["pk"]] for j in live}
         # Bound memory: cut the batch at the instant where MAX_ROWS_PER_BATCH rows are due.
         cut = at
         for j in live:

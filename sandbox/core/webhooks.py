@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from sandbox.core import journal
+from sandbox.core import journal, slicing
 from sandbox.core import store as t
 from sandbox.core.clock import iso
 from sandbox.core.errors import Conflict
@@ -334,7 +334,10 @@ async def tick(backend: Any) -> int:
     made = 0
     for workspace_id in busy:
         try:
-            made += await deliver_due(backend, workspace_id)  # opening settles the workspace
+            # A second of a busy workspace's progress is hundreds of jobs: settled in one go
+            # it would hold the event loop (and every request) for a third of a second.
+            await slicing.settle_in_slices(backend, workspace_id)
+            made += await deliver_due(backend, workspace_id)  # opening settles what is left
         except Exception:  # one broken workspace must not stop the others
             log.exception("webhook tick failed for workspace %s", workspace_id)
     return made
