@@ -18,14 +18,21 @@ def seed_int(*parts: object) -> int:
 
 
 def cuid(*parts: object, length: int = 24) -> str:
-    """A cuid2-like id (lowercase base36, starts with a letter), e.g. l44e15irdq4db30i77cgphhx."""
+    """A cuid2-like id (lowercase base36, starts with a letter), e.g. l44e15irdq4db30i77cgphhx:
+    a letter from the digest modulo 26, then base-36 digits of the rest, lowest first."""
     n = int.from_bytes(digest(*parts), "big")
     chars = [_BASE36[10 + n % 26]]
     n //= 26
+    # Eight digits per division of the 250-bit number; the rest on machine-sized integers.
     while len(chars) < length:
-        n, r = divmod(n, 36)
-        chars.append(_BASE36[r])
+        n, chunk = divmod(n, _CHUNK)
+        for _ in range(min(8, length - len(chars))):
+            chunk, r = divmod(chunk, 36)
+            chars.append(_BASE36[r])
     return "".join(chars)
+
+
+_CHUNK = 36**8
 
 
 def uuid_for(*parts: object) -> str:

@@ -273,6 +273,8 @@ def large_fields(schema: Any) -> frozenset[str]:
 
 def _oversized(value: Any, allowed: frozenset[str]) -> str | None:
     """The path of the first string (or property name) over MAX_STRING_CHARS not allowed."""
+    if not _has_long_string(value):  # nearly every body: no path strings built
+        return None
     stack: list[tuple[Any, str, str]] = [(value, "", "")]
     while stack:
         item, where, name = stack.pop()
@@ -288,6 +290,24 @@ def _oversized(value: Any, allowed: frozenset[str]) -> str | None:
         elif isinstance(item, list):
             stack.extend((v, f"{where}[{i}]", name) for i, v in enumerate(item))
     return None
+
+
+def _has_long_string(value: Any) -> bool:
+    """Whether any string or property name in `value` is over MAX_STRING_CHARS."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if len(item) > MAX_STRING_CHARS:
+                return True
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if len(k) > MAX_STRING_CHARS:
+                    return True
+                stack.append(v)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def json_media_type(scope: Scope) -> Scope:
