@@ -79,6 +79,7 @@ class Backend:
         clock order, so applying them at the next settling open gives the same result."""
         admitted = _admitted.get()
         for attempt in range(3):
+            handed_over = False
             try:
                 with self.store.begin() as conn:
                     if (attempt == 0 and admitted is not None and admitted.key == key
@@ -88,10 +89,13 @@ class Backend:
                         ws = self._open(conn, key, create=create)
                     if settle:
                         self.settle(conn, ws)
+                    handed_over = True
                     yield conn, ws
                 return
             except Conflict as exc:
-                if "concurrently" not in exc.message or attempt == 2:
+                # Only opening and settling are retried: the caller's own code ran once, and a
+                # context manager cannot run it again.
+                if handed_over or "concurrently" not in exc.message or attempt == 2:
                     raise
 
     # ---- the vendor request path ---------------------------------------------------------
