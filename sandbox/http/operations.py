@@ -9,7 +9,9 @@ is read from Connexion's context when the wrapper runs, exactly as before.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import functools
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,8 @@ from connexion.decorators.parameter import (
     sanitized,
     unwrap_decorators,
 )
+from connexion.decorators.response import AsyncResponseDecorator
+from connexion.exceptions import NonConformingResponseHeaders
 from connexion.http_facts import FORM_CONTENT_TYPES
 from connexion.operations import AbstractOperation, OpenAPIOperation
 from connexion.security import AbstractSecurityHandler
@@ -73,12 +77,69 @@ class _Parameters(AsyncParameterDecorator):
 _NOTHING = object()
 
 
+class _Response(AsyncResponseDecorator):
+    """Connexion's response decorator, reading the operation's response types once and the
+    handler's Content-Type header without the typing work Connexion's helper does per call."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._produces: list[Any] = []  # [operation, its distinct response types]
+
+    def _infer_content_type(self, data: Any, headers: Any) -> str | None:
+        # Connexion's logic (decorators/response.py), step for step.
+        content_type = header_content_type(headers)
+        current = _operation.get()
+        if not self._produces or self._produces[0] is not current:
+            self._produces = [current, list(set(current.produces))]
+        produces: list[str] = self._produces[1]
+        if data is not None and not produces:
+            produces = ["application/json"]
+        if content_type:
+            if content_type not in produces:
+                raise NonConformingResponseHeaders(
+                    f"Returned content type ({content_type}) is not defined in operation spec "
+                    f"({current.produces}).")
+            return content_type
+        if not produces:
+            return None
+        if len(produces) == 1:
+            return produces[0]
+        if isinstance(data, str):
+            for produced in produces:
+                if "text/plain" in produced:
+                    content_type = produced
+        elif isinstance(data, (bytes, types.GeneratorType, collections.abc.Iterator)):
+            for produced in produces:
+                if "application/octet-stream" in produced:
+                    content_type = produced
+        if content_type is None:
+            raise NonConformingResponseHeaders(
+                "Multiple response content types are defined in the operation spec, but the "
+                "handler response did not specify which one to return.")
+        return content_type
+
+
+def header_content_type(headers: Any) -> str | None:
+    """The first Content-Type in a handler's headers (a dict, or (name, value) pairs of str
+    or bytes), as connexion.utils.extract_content_type reads it."""
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    for key, value in pairs:
+        name = key.decode("latin-1") if isinstance(key, bytes) else key
+        if name.lower() == "content-type":
+            return str(value.decode("latin-1") if isinstance(value, bytes) else value)
+    return None
+
+
 class _OnceDecorator(StarletteDecorator):
     """Builds the parameter and response decorators around a handler once."""
 
     @property
     def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
         return _Parameters
+
+    @property
+    def _response_decorator_cls(self) -> type[AsyncResponseDecorator]:
+        return _Response
 
     @functools.cache  # noqa: B019 (one instance per operation, kept for the app's life)
     def decorate(self, function: Callable[..., Any]) -> Callable[..., Any]:

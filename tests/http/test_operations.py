@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 import pytest
+from connexion.utils import extract_content_type
 from starlette.requests import Request
 
 from sandbox.http import operations
@@ -80,3 +81,12 @@ def test_a_json_request_is_not_searched_for_form_files(sb: Sandbox,
     r = sb.call("inboxapp", "POST", "/lists/demolist1/import-jobs", json=body)
     assert r.status_code == 200, r.text
     assert sb.call("inboxapp", "GET", "/lists/demolist1/import-jobs").status_code == 200
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"Content-Type": "application/xml"}, {"content-type": "text/plain", "X": "1"},
+    {"X-Other": "a"}, [("CONTENT-TYPE", "application/json")], [(b"content-type", b"text/xml")],
+    [(b"x", b"y"), (b"Content-Type", b"application/octet-stream"), (b"content-type", b"z")],
+])
+def test_handler_content_types_are_read_as_connexion_reads_them(headers: Any) -> None:
+    assert operations.header_content_type(headers) == extract_content_type(headers)
