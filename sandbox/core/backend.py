@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from sandbox.core import jobs, scenarios, webhooks, workspaces
+from sandbox.core import jobs, lists, scenarios, webhooks, workspaces
 from sandbox.core.clock import Clock
 from sandbox.core.errors import Conflict, NotFound, Unauthorized
 from sandbox.core.fixtures import load_dir
@@ -60,6 +60,7 @@ class Backend:
         # Vendor-request memories (in-memory store only; see known_workspace and any_armed).
         self._known: dict[str, tuple[int, Workspace]] = {}
         self._armed: dict[str, tuple[tuple[int, int], bool]] = {}
+        self._lists: dict[tuple[str, str, str, str], tuple[int, dict[str, Any]]] = {}
 
     def activate(self) -> None:
         _current.set(self)
@@ -132,6 +133,26 @@ class Backend:
             self._armed[key] = (stamp, armed)
         return armed
 
+    def list_fixed(self, conn: Connection, ws: Workspace, vendor: str, list_id: str, *,
+                   kind: str = "list", field: str = "listId", noun: str = "list"
+                   ) -> dict[str, Any]:
+        """A list's row without its `lead_count`, which settling changes: every other column
+        is fixed once the list exists, so on an in-memory store the row is remembered until a
+        workspace changes (a reset or a drop deletes lists). Shared: only read."""
+        if not self.store.in_memory:
+            return _without_count(lists.get(conn, ws.id, vendor, list_id, kind=kind,
+                                            field=field, noun=noun))
+        key = (ws.id, vendor, kind, str(list_id))
+        hit = self._lists.get(key)
+        if hit is not None and hit[0] == workspaces.changes():
+            return hit[1]
+        row = _without_count(lists.get(conn, ws.id, vendor, list_id, kind=kind, field=field,
+                                       noun=noun))
+        if len(self._lists) >= _MEMORY:
+            self._lists.clear()
+        self._lists[key] = (workspaces.changes(), row)
+        return row
+
     @staticmethod
     def admit(key: str, ws: Workspace) -> Token[Admitted | None]:
         """Mark `ws`, just opened for `key`, as the workspace of the request in progress
@@ -203,6 +224,10 @@ class Backend:
     def new_token(self, conn: Connection, ws: Workspace, name: str, length: int = 32) -> str:
         n = next_sequence(conn, ws.id, name)
         return hex_token(self.settings.seed, ws.id, name, n, length=length)
+
+
+def _without_count(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "lead_count"}
 
 
 def _load_keys(path: str | None) -> frozenset[str]:

@@ -146,7 +146,7 @@ async def create_import_job(list_id: str, body: dict[str, Any], user: str) -> di
     # by the next open that reads them (in clock order, with the same result), which keeps
     # a burst of creates from paying the progress of every earlier job on each request.
     with backend.workspace(user, settle=False) as (conn, ws):
-        target = lists.get(conn, ws.id, VENDOR, list_id)
+        target = backend.list_fixed(conn, ws, VENDOR, list_id)
         job_id = backend.new_cuid(conn, ws, "inboxapp-job")
         plan: dict[str, Any] = {"resolve": "inboxapp.profile", "total_known": kind == "csv"}
         extra: dict[str, Any] = {}

@@ -7,7 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from sandbox.core import store as t
+from sandbox.core import workspaces
 from sandbox.core.backend import Backend
 from sandbox.core.store import Store
 from sandbox.settings import Settings
@@ -110,3 +113,25 @@ def test_a_file_store_is_read_every_time(tmp_path: Any) -> None:
     assert memory.known_workspace("wbk_file") is ws
     memory.store.dispose()
     backend.store.dispose()
+
+
+def test_a_list_row_is_remembered_until_a_workspace_changes(tmp_path: Any) -> None:
+    for backend, remembers in ((Backend(Settings(clock_mode="frozen")), True),
+                               (Backend(Settings(db_url=f"sqlite:///{tmp_path / 'l.db'}",
+                                                 clock_mode="frozen")), False)):
+        def name(backend: Backend = backend) -> str:
+            with backend.workspace("wbk_lists") as (conn, ws):
+                row = backend.list_fixed(conn, ws, "inboxapp", "demolist1")
+                assert "lead_count" not in row  # settling changes it: never remembered
+                return str(row["name"])
+
+        first = name()
+        with backend.store.begin() as conn:
+            conn.execute(update(t.lists).where(t.lists.c.id == "demolist1",
+                                               t.lists.c.workspace == "wbk_lists")
+                         .values(name="renamed behind its back"))
+        assert name() == (first if remembers else "renamed behind its back")
+        with backend.workspace("wbk_lists") as (conn, ws):
+            workspaces.save_settings(conn, ws)  # any workspace change: forget
+        assert name() == "renamed behind its back"
+        backend.store.dispose()
