@@ -106,7 +106,10 @@ def serve(args: argparse.Namespace) -> int:
 
     # Idle connections close after 5 s, request heads are due within 10 s, bodies within
     # --body-timeout: slow or silent clients cannot use up the 1000 connection slots.
+    # uvicorn formats every access-log line's arguments before the logger drops it for its
+    # level: off unless the level shows them.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
+                access_log=args.log_level in {"trace", "debug", "info"},
                 timeout_keep_alive=5, limit_concurrency=1000, http=protocol_class())
     return 0
 
