@@ -67,24 +67,18 @@ def build(status: Any = None, delay: Any = None, retry_after: Any = None,
     return Scenario(code, secs, retry, message)
 
 
-# Bumped by every change to the armed scenarios in this process: Backend.any_armed answers
-# from memory while this has not moved (on an in-memory store, where this process is the only
-# writer).
-_changes = 0
+# Every change to the armed scenarios in this process: Backend.any_armed answers from memory
+# while the count has not moved (on an in-memory store, where this process is the only writer).
+CHANGES = t.Changes()
 
 
 def changes() -> int:
-    return _changes
-
-
-def _changed() -> None:
-    global _changes
-    _changes += 1
+    return CHANGES.count
 
 
 def arm(conn: Connection, workspace: str, operation_id: str, scenario: Scenario, times: int
         ) -> dict[str, Any]:
-    _changed()
+    CHANGES.bump()
     result = conn.execute(insert(t.scenarios).values(
         workspace=workspace, operation_id=operation_id, status=scenario.status,
         delay=scenario.delay, remaining=times, retry_after=scenario.retry_after,
@@ -112,7 +106,7 @@ def take(conn: Connection, workspace: str, operation_id: str) -> Scenario | None
     row = _ARMED.first(conn, {"ws": workspace, "op": operation_id})
     if row is None:
         return None
-    _changed()
+    CHANGES.bump()
     conn.execute(update(t.scenarios).where(t.scenarios.c.pk == row["pk"])
                  .values(remaining=row["remaining"] - 1))
     return Scenario(row["status"], row["delay"], row["retry_after"], row["message"])
@@ -127,6 +121,6 @@ def armed(conn: Connection, workspace: str) -> list[dict[str, Any]]:
 
 
 def disarm(conn: Connection, workspace: str) -> int:
-    _changed()
+    CHANGES.bump()
     return int(conn.execute(delete(t.scenarios).where(t.scenarios.c.workspace == workspace)
                             ).rowcount)

@@ -227,6 +227,19 @@ WORKSPACE_TABLES: tuple[tuple[Table, str], ...] = (
 )
 
 
+class Changes:
+    """How many times this process has changed some data (workspace rows, armed scenarios).
+    A request-path memory of that data (Backend) holds while the count has not moved."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def bump(self) -> None:
+        self.count += 1
+
+
 class Store:
     """One engine, the schema, and small helpers every core module shares."""
 

@@ -49,20 +49,15 @@ class Workspace:
         return Pacing(rows_per_second=100)
 
 
-# Bumped by every change to a workspace row other than its last-seen time, in this process: a
-# request reuses the workspace its admission loaded only while this has not moved (see
-# Backend.workspace). One counter for all workspaces: such changes are rare (clock, settings,
+# Every change to a workspace row other than its last-seen time, in this process: a request
+# reuses the workspace its admission loaded only while the count has not moved (see
+# Backend.workspace). One count for all workspaces: such changes are rare (clock, settings,
 # reset), and a needless reload is the only cost of a change elsewhere.
-_changes = 0
+CHANGES = t.Changes()
 
 
 def changes() -> int:
-    return _changes
-
-
-def _changed() -> None:
-    global _changes
-    _changes += 1
+    return CHANGES.count
 
 
 # Built once: the request path opens a workspace on every call.
@@ -99,7 +94,7 @@ def _from_row(row: dict[str, Any] | None, seed: int) -> Workspace | None:
 
 def create(conn: Connection, workspace_id: str, *, seed: int, clock_start: str | None,
            clock_mode: str, fixtures: list[dict[str, Any]]) -> Workspace:
-    _changed()
+    CHANGES.bump()
     clock = Clock.starting_at(parse_iso(clock_start) if clock_start else None,
                               frozen=clock_mode == "frozen")
     now = clock.now()
@@ -118,7 +113,7 @@ def create(conn: Connection, workspace_id: str, *, seed: int, clock_start: str |
 
 
 def save_clock(conn: Connection, ws: Workspace, clock: Clock) -> None:
-    _changed()
+    CHANGES.bump()
     conn.execute(update(t.workspaces).where(t.workspaces.c.id == ws.id).values(
         anchor_wall=clock.anchor_wall, anchor_virtual=clock.anchor_virtual, speed=clock.speed,
         frozen=clock.frozen))
@@ -126,7 +121,7 @@ def save_clock(conn: Connection, ws: Workspace, clock: Clock) -> None:
 
 
 def save_settings(conn: Connection, ws: Workspace) -> None:
-    _changed()
+    CHANGES.bump()
     conn.execute(update(t.workspaces).where(t.workspaces.c.id == ws.id)
                  .values(settings=ws.settings))
 
@@ -136,7 +131,7 @@ def touch(conn: Connection, workspace_id: str) -> None:
 
 
 def drop(conn: Connection, workspace_id: str) -> bool:
-    _changed()
+    CHANGES.bump()
     list_pks = select(t.lists.c.pk).where(t.lists.c.workspace == workspace_id)
     conn.execute(delete(t.leads).where(t.leads.c.list_pk.in_(list_pks)))
     job_pks = select(t.jobs.c.pk).where(t.jobs.c.workspace == workspace_id)
