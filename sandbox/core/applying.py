@@ -185,6 +185,22 @@ _context = partial(tuple.__new__, ResolveContext)  # without NamedTuple's Python
 
 
 def _policy(data: dict[str, Any]) -> ImportPolicy:
+    # A settle in slices meets the same (decoded, shared) plan once per row of each job: known
+    # by identity first (the dict is kept with it, so its id is not reused while it is cached).
+    seen = _POLICY_OF.get(id(data))
+    if seen is not None and seen[0] is data:
+        return seen[1]
+    if len(_POLICY_OF) >= 1024:
+        _POLICY_OF.clear()
+    policy = _policy_of_value(data)
+    _POLICY_OF[id(data)] = (data, policy)
+    return policy
+
+
+_POLICY_OF: dict[int, tuple[dict[str, Any], ImportPolicy]] = {}
+
+
+def _policy_of_value(data: dict[str, Any]) -> ImportPolicy:
     # Jobs of one vendor share a handful of policies; 10,000 queued jobs need not each rebuild
     # theirs from JSON.
     token = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in data.items())

@@ -7,9 +7,11 @@ applying a batch is `applying`."""
 from __future__ import annotations
 
 import gc
+import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from operator import itemgetter
 from typing import Any
 
@@ -24,6 +26,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.engine import Dialect
 
 from sandbox.core import lists
 from sandbox.core import store as t
@@ -73,6 +76,18 @@ _WRITE = Fast(update(t.jobs).where(_BY_JOB_PK, t.jobs.c.processed == bindparam("
     row_errors=bindparam("new_errors", type_=t.jobs.c.row_errors.type),
     source_offset=bindparam("offset"), error=bindparam("message"),
     completed_at=bindparam("done", type_=t.jobs.c.completed_at.type)))
+# The same write with counts and row errors bound as the text the JSON type would make of them
+# (SQLite stores that text): encoded by `_encoder`'s prebuilt C encoder instead of json.dumps
+# building one per value, twice per job written (a settle in slices writes a job per row).
+_WRITE_TEXT = Fast(update(t.jobs).where(_BY_JOB_PK, t.jobs.c.processed == bindparam("was"))
+                   .values(status=bindparam("new_status"), started_at=bindparam("started"),
+                           updated_at=_MOMENT, due_at=bindparam("due"),
+                           processed=bindparam("now_processed"),
+                           counts=bindparam("new_counts", type_=Text),
+                           row_errors=bindparam("new_errors", type_=Text),
+                           source_offset=bindparam("offset"), error=bindparam("message"),
+                           completed_at=bindparam("done",
+                                                  type_=t.jobs.c.completed_at.type)))
 # The JSON columns come as text and are decoded by _decode_json, each distinct text once.
 _JSON_COLUMNS = ("plan", "counts", "row_errors", "extra")
 _JOB_COLUMNS = [type_coerce(c, Text).label(c.name) if c.name in _JSON_COLUMNS else c
@@ -191,19 +206,52 @@ def _settle_jobs(conn: Connection, workspace: str, rows: list[dict[str, Any]], a
 
 
 def _write_jobs(conn: Connection, jobs: list[dict[str, Any]], was: dict[int, int]) -> None:
+    if not jobs:
+        return
+    encode = _encoder(conn.dialect)
+    statement = _WRITE if encode is None else _WRITE_TEXT
+    if encode is None:
+        def encode(value: Any) -> Any:
+            return value
     writes = [{"job_pk": j["pk"], "was": was[j["pk"]], "new_status": j["status"],
                "started": j["started_at"], "moment": j["updated_at"], "due": j["due_at"],
-               "now_processed": j["processed"], "new_counts": j["counts"],
-               "new_errors": j["row_errors"], "offset": j["source_offset"],
+               "now_processed": j["processed"], "new_counts": encode(j["counts"]),
+               "new_errors": encode(j["row_errors"]), "offset": j["source_offset"],
                "message": j["error"], "done": j["completed_at"]} for j in jobs]
-    if not writes:
-        return
     if conn.dialect.supports_sane_multi_rowcount:
-        if _WRITE.many(conn, writes) == len(writes):
+        if statement.many(conn, writes) == len(writes):
             return
-    elif all(_WRITE.run(conn, w) == 1 for w in writes):
+    elif all(statement.run(conn, w) == 1 for w in writes):
         return
     raise Conflict("the job was settled concurrently; retry")
+
+
+def _encoder(dialect: Dialect) -> Callable[[Any], str] | None:
+    """What the counts and row_errors columns' JSON type makes of a value, on SQLite with the
+    default serializer (json.dumps' defaults: the same text); None elsewhere."""
+    known = _ENCODERS.get(id(dialect), _UNSEEN)
+    if known is not _UNSEEN:
+        return known
+    encode = None
+    if (dialect.name == "sqlite" and dialect.paramstyle == "qmark"
+            and getattr(dialect, "_json_serializer", None) is None
+            and c_make_encoder is not None
+            and all(_plain(t.jobs.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                    for name in ("counts", "row_errors"))):
+        c_encode = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii,
+                                  None, ": ", ", ", False, False, True)
+
+        def encode(value: Any) -> str:
+            return "".join(c_encode(value, 0))
+    _ENCODERS[id(dialect)] = encode
+    return encode
+
+
+_ENCODERS: dict[int, Any] = {}
+
+
+def _plain(process: Callable[[Any], Any] | None) -> bool:
+    return process is not None and process({"a": [1]}) == '{"a": [1]}'
 
 
 def _decode_json(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -215,7 +263,11 @@ def _decode_json(conn: Connection, rows: list[dict[str, Any]]) -> None:
         process = t.jobs.c[name].type.dialect_impl(dialect).result_processor(dialect, None)
         if process is None:
             continue  # the driver decodes JSON itself
-        seen: dict[str, Any] = {}
+        # Plans are decoded once per process, not once per settle: a settle in slices reads
+        # each running job once per row, and its plan is its largest JSON.
+        seen: dict[str, Any] = _PLANS if name == "plan" else {}
+        if len(_PLANS) >= 4096:
+            _PLANS.clear()
         for row in rows:
             raw = row[name]
             if type(raw) is str:
@@ -228,6 +280,7 @@ def _decode_json(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 _UNSEEN = object()
+_PLANS: dict[str, Any] = {}
 
 
 @contextmanager
