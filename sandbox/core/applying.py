@@ -94,7 +94,7 @@ def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[di
             rows = list(map(RESOLVERS[name], rows,
                             map(_context, zip(repeat(seed), repeat(workspace), dues))))
         batch.extend(zip(dues, repeat(pk), indexes, rows, repeat(job),
-                         map(key_reader(policy), rows)))
+                         map(_key_reader(policy), rows)))
     finish_many(unreadable)
     if not pending:
         return [job for job, *_ in unreadable]
@@ -198,6 +198,20 @@ def _policy(data: dict[str, Any]) -> ImportPolicy:
 
 
 _POLICY_OF: dict[int, tuple[dict[str, Any], ImportPolicy]] = {}
+_READERS: dict[int, tuple[ImportPolicy, Callable[[dict[str, Any]], Any]]] = {}
+
+
+def _key_reader(policy: ImportPolicy) -> Callable[[dict[str, Any]], Any]:
+    """`key_reader(policy)`, built once per policy (the policy is kept with it, so its id is not
+    reused while it is cached), not once per job of every batch."""
+    seen = _READERS.get(id(policy))
+    if seen is not None and seen[0] is policy:
+        return seen[1]
+    if len(_READERS) >= 1024:
+        _READERS.clear()
+    reader = key_reader(policy)
+    _READERS[id(policy)] = (policy, reader)
+    return reader
 
 
 def _policy_of_value(data: dict[str, Any]) -> ImportPolicy:
