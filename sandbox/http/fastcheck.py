@@ -103,7 +103,7 @@ def _draft4(node: Any, formats: set[str], seen: set[int]) -> Any:
             out["enum"] = [*out["enum"], None]
     types = out.get("type")
     if types == "integer" or (isinstance(types, list) and "integer" in types):
-        # jsonschema here refuses an integer outside 64 bits (validation._int64). Bounds
+        # jsonschema here refuses an integer outside 64 bits (schemas._int64). Bounds
         # are only tightened: the check may refuse more than jsonschema, never less.
         if not isinstance(out.get("maximum"), (int, float)) or out["maximum"] >= INT64:
             out["maximum"], out["exclusiveMaximum"] = INT64, True

@@ -1,5 +1,6 @@
-"""Request validation plugged into Connexion: compiled validators cached per schema, errors that
-name the failing field and the rule it broke, and XML bodies validated like JSON.
+"""Request validation plugged into Connexion: validators built once per schema (`schemas`) behind
+a compiled pre-check (`fastcheck`), errors that name the failing field and the rule it broke,
+and XML bodies validated like JSON.
 
 Connexion builds a fresh jsonschema validator on every request and reports errors as free text;
 these subclasses keep its behaviour but raise `InvalidRequest(field=..., rule=...)` so every
@@ -14,7 +15,6 @@ from typing import Any
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import NonConformingResponseBody
-from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
 from connexion.validators import (
     VALIDATOR_MAP,
     AbstractResponseBodyValidator,
@@ -23,96 +23,19 @@ from connexion.validators import (
 )
 from jsonschema import Draft4Validator, ValidationError
 from jsonschema.exceptions import best_match, relevance
-from jsonschema.validators import extend
 from starlette.types import Scope
 
 from sandbox.core.errors import InvalidRequest, MalformedBody
 from sandbox.http.fastcheck import INT64, fast_check
+from sandbox.http.schemas import compiled, compiled_response
 
-_VALIDATORS: dict[int, tuple[Any, Any]] = {}
 # Where a JSON body validator leaves the body it parsed and validated: the handler gets that
 # value (http.operations) instead of a second parse of the same bytes.
 PARSED_BODY_KEY = "sandbox.parsed_body"
-_BOUNDED: dict[Any, Any] = {}
 # No vendor field holds megabytes of text: a longer string in a request body is refused unless
 # its schema admits it with a larger maxLength (the CSV uploads: 20 MiB).
 MAX_STRING_CHARS = 1024 * 1024
 _LARGE_FIELDS: dict[int, tuple[Any, frozenset[str]]] = {}
-
-
-def _int64(cls: Any) -> Any:
-    """`cls` whose `integer` type also requires the value to fit in 64 bits, and whose `oneOf`
-    goes straight to the branch an OpenAPI discriminator names."""
-    if cls not in _BOUNDED:
-        base = cls.TYPE_CHECKER
-
-        def is_int64(checker: Any, instance: Any) -> bool:
-            return bool(base.is_type(instance, "integer")) and -INT64 <= instance < INT64
-
-        _BOUNDED[cls] = extend(cls, type_checker=base.redefine("integer", is_int64),
-                               validators={"oneOf": _discriminated(cls.VALIDATORS["oneOf"])})
-    return _BOUNDED[cls]
-
-
-def _discriminated(one_of: Any) -> Any:
-    """`oneOf` that, when a discriminator value selects a branch and the other branches all
-    require a different value of it, checks that branch alone: valid there means valid under
-    exactly one. Anything else, and every failure, goes to the standard keyword, so the
-    errors are the same as ever. (A body's `oneOf` over import types was a sixth of a request.)"""
-
-    def discriminated_one_of(validator: Any, subschemas: Any, instance: Any,
-                             schema: Any) -> Any:
-        shortcut = _branches(schema, subschemas)
-        if shortcut is not None and isinstance(instance, dict):
-            disc, table = shortcut
-            value = instance.get(disc)
-            branch = table.get(value) if _is_scalar(value) else None
-            if branch is not None and validator.evolve(schema=branch).is_valid(instance):
-                return
-        yield from one_of(validator, subschemas, instance, schema)
-
-    return discriminated_one_of
-
-
-_BRANCHES: dict[int, tuple[Any, tuple[str, dict[Any, Any]] | None]] = {}
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool)) or value is None
-
-
-def _branches(schema: Any, subschemas: Any) -> tuple[str, dict[Any, Any]] | None:
-    """(discriminator, value -> its branch) when every branch requires the discriminator with
-    values no other branch allows; None when the shortcut would not be exact."""
-    hit = _BRANCHES.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    found: tuple[str, dict[Any, Any]] | None = None
-    disc = ((schema.get("discriminator") or {}).get("propertyName")
-            if isinstance(schema, dict) else None)
-    if isinstance(disc, str) and isinstance(subschemas, list):
-        table: dict[Any, Any] = {}
-        for sub in subschemas:
-            prop = ((sub.get("properties") or {}).get(disc) or {}) if isinstance(sub, dict) else {}
-            values = prop.get("enum")
-            if not (isinstance(values, list) and disc in (sub.get("required") or ())
-                    and all(_is_scalar(v) and v not in table for v in values)):
-                break
-            table.update(dict.fromkeys(values, sub))
-        else:
-            found = (disc, table)
-    _BRANCHES[id(schema)] = (schema, found)
-    return found
-
-
-def compiled(schema: dict[str, Any], cls: Any = Draft4RequestValidator) -> Any:
-    """One validator per schema object for the life of the process (schemas are immutable)."""
-    hit = _VALIDATORS.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    validator = _int64(cls)(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-    _VALIDATORS[id(schema)] = (schema, validator)
-    return validator
 
 
 def field_path(parts: Any, prefix: str = "") -> str:
@@ -420,18 +343,6 @@ class VendorXMLResponseBodyValidator(AbstractResponseBodyValidator):
             where = field_path(error.absolute_path) or "body"
             raise NonConformingResponseBody(
                 detail=f"XML response does not conform to the spec: {where}: {error.message}")
-
-
-_RESPONSE_VALIDATORS: dict[int, tuple[Any, Any]] = {}
-
-
-def compiled_response(schema: dict[str, Any]) -> Any:
-    hit = _RESPONSE_VALIDATORS.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    validator = Draft4ResponseValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-    _RESPONSE_VALIDATORS[id(schema)] = (schema, validator)
-    return validator
 
 
 class VendorParameterValidator(ParameterValidator):

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft4Validator
 
-from sandbox.http.validation import compiled
+from sandbox.http.schemas import compiled
 
 
 def branch(kind: str, field: str, **extra: Any) -> dict[str, Any]:

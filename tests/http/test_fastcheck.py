@@ -12,7 +12,7 @@ from jsonschema import Draft4Validator
 
 from sandbox.app import load_spec
 from sandbox.http.fastcheck import INT64, fast_check
-from sandbox.http.validation import compiled
+from sandbox.http.schemas import compiled
 from sandbox.settings import Settings
 from sandbox.vendors import FACES
 
