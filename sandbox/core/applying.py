@@ -28,6 +28,7 @@ from sandbox.core.imports import (
     read_rows,
 )
 from sandbox.core.lifecycle import NEVER, US, due_at, row_due_at
+from sandbox.core.memo import per_object
 
 MAX_ROW_ERRORS = 1000
 
@@ -184,34 +185,9 @@ _not_none = partial(is_not, None)
 _context = partial(tuple.__new__, ResolveContext)  # without NamedTuple's Python-level __new__
 
 
-def _policy(data: dict[str, Any]) -> ImportPolicy:
-    # A settle in slices meets the same (decoded, shared) plan once per row of each job: known
-    # by identity first (the dict is kept with it, so its id is not reused while it is cached).
-    seen = _POLICY_OF.get(id(data))
-    if seen is not None and seen[0] is data:
-        return seen[1]
-    if len(_POLICY_OF) >= 1024:
-        _POLICY_OF.clear()
-    policy = _policy_of_value(data)
-    _POLICY_OF[id(data)] = (data, policy)
-    return policy
-
-
-_POLICY_OF: dict[int, tuple[dict[str, Any], ImportPolicy]] = {}
-_READERS: dict[int, tuple[ImportPolicy, Callable[[dict[str, Any]], Any]]] = {}
-
-
-def _key_reader(policy: ImportPolicy) -> Callable[[dict[str, Any]], Any]:
-    """`key_reader(policy)`, built once per policy (the policy is kept with it, so its id is not
-    reused while it is cached), not once per job of every batch."""
-    seen = _READERS.get(id(policy))
-    if seen is not None and seen[0] is policy:
-        return seen[1]
-    if len(_READERS) >= 1024:
-        _READERS.clear()
-    reader = key_reader(policy)
-    _READERS[id(policy)] = (policy, reader)
-    return reader
+# `key_reader(policy)`, built once per policy, not once per job of every batch.
+_key_reader: Callable[[ImportPolicy], Callable[[dict[str, Any]], Any]] = per_object(
+    key_reader, limit=1024)
 
 
 def _policy_of_value(data: dict[str, Any]) -> ImportPolicy:
@@ -224,6 +200,11 @@ def _policy_of_value(data: dict[str, Any]) -> ImportPolicy:
             _POLICIES.clear()
         policy = _POLICIES[token] = ImportPolicy.from_json(data)
     return policy
+
+
+# A settle in slices meets the same (decoded, shared) plan once per row of each job: known by
+# identity first, then by value.
+_policy: Callable[[dict[str, Any]], ImportPolicy] = per_object(_policy_of_value, limit=1024)
 
 
 def _load_state(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],

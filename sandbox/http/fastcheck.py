@@ -16,24 +16,14 @@ from typing import Any
 import fastjsonschema
 from jsonschema import Draft4Validator
 
+from sandbox.core.memo import per_object
+
 Check = Callable[[Any], bool]
 
 # An `integer` in a request is a signed 64-bit one: larger values cannot be stored (SQLite,
 # PostgreSQL) and no vendor documents bigger ids, pages or offsets.
 INT64 = 2**63
-_CHECKS: dict[int, tuple[Any, Check | None]] = {}
 _FORMATS = Draft4Validator.FORMAT_CHECKER
-
-
-def fast_check(schema: dict[str, Any]) -> Check | None:
-    """The compiled check for a body schema (one per schema object), or None when the schema
-    cannot be compiled faithfully (the caller then uses jsonschema alone)."""
-    hit = _CHECKS.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    check = _compile(schema)
-    _CHECKS[id(schema)] = (schema, check)
-    return check
 
 
 def _compile(schema: dict[str, Any]) -> Check | None:
@@ -56,6 +46,11 @@ def _compile(schema: dict[str, Any]) -> Check | None:
         return True
 
     return check
+
+
+# The compiled check for a body or parameter schema (one per schema object), or None when the
+# schema cannot be compiled faithfully (the caller then uses jsonschema alone).
+fast_check: Callable[[dict[str, Any]], Check | None] = per_object(_compile)
 
 
 def _format_check(name: str) -> Callable[[Any], bool]:

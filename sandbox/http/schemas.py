@@ -10,6 +10,7 @@ from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidato
 from jsonschema import Draft4Validator
 from jsonschema.validators import extend
 
+from sandbox.core.memo import per_object
 from sandbox.http.fastcheck import INT64
 
 _VALIDATORS: dict[int, tuple[Any, Any]] = {}
@@ -91,13 +92,8 @@ def compiled(schema: dict[str, Any], cls: Any = Draft4RequestValidator) -> Any:
     return validator
 
 
-_RESPONSE_VALIDATORS: dict[int, tuple[Any, Any]] = {}
+def _response_validator(schema: dict[str, Any]) -> Any:
+    return Draft4ResponseValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
 
 
-def compiled_response(schema: dict[str, Any]) -> Any:
-    hit = _RESPONSE_VALIDATORS.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    validator = Draft4ResponseValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-    _RESPONSE_VALIDATORS[id(schema)] = (schema, validator)
-    return validator
+compiled_response = per_object(_response_validator)

@@ -26,6 +26,7 @@ from jsonschema.exceptions import best_match, relevance
 from starlette.types import Scope
 
 from sandbox.core.errors import InvalidRequest, MalformedBody
+from sandbox.core.memo import per_object
 from sandbox.http.fastcheck import INT64, fast_check
 from sandbox.http.schemas import compiled, compiled_response
 
@@ -35,7 +36,6 @@ PARSED_BODY_KEY = "sandbox.parsed_body"
 # No vendor field holds megabytes of text: a longer string in a request body is refused unless
 # its schema admits it with a larger maxLength (the CSV uploads: 20 MiB).
 MAX_STRING_CHARS = 1024 * 1024
-_LARGE_FIELDS: dict[int, tuple[Any, frozenset[str]]] = {}
 
 
 def field_path(parts: Any, prefix: str = "") -> str:
@@ -170,11 +170,8 @@ class VendorJSONBodyValidator(JSONRequestBodyValidator):
             raise explain(error)
 
 
-def large_fields(schema: Any) -> frozenset[str]:
+def _large_fields(schema: Any) -> frozenset[str]:
     """Names of the properties whose schema allows strings over MAX_STRING_CHARS."""
-    hit = _LARGE_FIELDS.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
     names: set[str] = set()
     seen: set[int] = set()
     stack = [schema]
@@ -190,8 +187,10 @@ def large_fields(schema: Any) -> frozenset[str]:
             stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
         elif isinstance(node, list):
             stack.extend(v for v in node if isinstance(v, (dict, list)))
-    _LARGE_FIELDS[id(schema)] = (schema, frozenset(names))
     return frozenset(names)
+
+
+large_fields = per_object(_large_fields)
 
 
 def _oversized(value: Any, allowed: frozenset[str]) -> str | None:
