@@ -12,13 +12,20 @@ from starlette.requests import Request
 from sandbox.http import operations
 from tests.conftest import Sandbox
 
+PATH = "/lists/demolist1/import-jobs"
+
+
+def create_three(sb: Sandbox) -> None:
+    """Three creates: the create operation's wrappers exist, and the list has three jobs."""
+    body = {"data": {"type": "csv", "content": "username\nalice\n"}}
+    for _ in range(3):
+        assert sb.call("inboxapp", "POST", PATH, json=body).status_code == 200
+
 
 def test_requests_do_not_inspect_handler_signatures(sb: Sandbox,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    path = "/lists/demolist1/import-jobs"
-    body = {"data": {"type": "csv", "content": "username\nalice\nbob\n"}}
-    for _ in range(3):
-        assert sb.call("inboxapp", "POST", path, json=body).status_code == 200
+    path = PATH
+    create_three(sb)
     sb.call("inboxapp", "GET", path)  # the first call of an operation builds its wrappers
     calls = []
     real = inspect.signature
@@ -54,10 +61,8 @@ def test_the_handler_gets_the_body_the_validator_parsed(sb: Sandbox,
 
 def test_uri_parsers_are_built_once_per_operation(sb: Sandbox,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    path = "/lists/demolist1/import-jobs"
-    body = {"data": {"type": "csv", "content": "username\nalice\n"}}
-    for _ in range(3):
-        assert sb.call("inboxapp", "POST", path, json=body).status_code == 200
+    path = PATH
+    create_three(sb)
     built = []
     real = operations._OnceDecorator.uri_parser
 
