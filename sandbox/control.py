@@ -41,12 +41,14 @@ async def get_health() -> dict[str, Any]:
 # ---- workspaces --------------------------------------------------------------------------
 
 async def list_workspaces(limit: int = 200) -> dict[str, Any]:
+    current().journal.flush()  # the last use of each workspace (see journal.Pending)
     with current().store.begin() as conn:
         return {"data": views.summaries(conn, limit)}
 
 
 async def get_workspace(workspace: str) -> dict[str, Any]:
     backend = current()
+    backend.journal.flush()  # its journal entry count
     with backend.workspace(workspace) as (conn, ws):
         return views.workspace_view(conn, ws, backend.settings.rate_limits)
 
@@ -267,6 +269,7 @@ async def list_requests(workspace: str, operation_id: str | None = None,
                         vendor: str | None = None, limit: int = 100,
                         cursor: str | None = None) -> dict[str, Any]:
     views.check_vendor(vendor)
+    current().journal.flush()
     with current().workspace(workspace) as (conn, ws):
         rows = journal.entries(conn, ws.id, operation_id=operation_id, status=status,
                                kind=kind, vendor=vendor, limit=limit + 1,
@@ -276,5 +279,6 @@ async def list_requests(workspace: str, operation_id: str | None = None,
 
 
 async def clear_requests(workspace: str) -> dict[str, Any]:
+    current().journal.flush()
     with current().workspace(workspace) as (conn, ws):
         return {"cleared": journal.clear(conn, ws.id)}

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from sandbox.core import jobs, lists, scenarios, webhooks, workspaces
+from sandbox.core import jobs, journal, lists, scenarios, webhooks, workspaces
 from sandbox.core.clock import Clock
 from sandbox.core.errors import Conflict, NotFound, Unauthorized
 from sandbox.core.fixtures import load_dir
@@ -61,6 +61,8 @@ class Backend:
         self._known: dict[str, tuple[int, Workspace]] = {}
         self._armed: dict[str, tuple[tuple[int, int], bool]] = {}
         self._lists: dict[tuple[str, str, str, str], tuple[int, dict[str, Any]]] = {}
+        # Vendor requests' journal entries not written yet (in-memory store; see Pending).
+        self.journal = journal.Pending(self.store)
 
     def activate(self) -> None:
         _current.set(self)
@@ -79,6 +81,10 @@ class Backend:
         add to the workspace without reading what settling changes: settling applies rows in
         clock order, so applying them at the next settling open gives the same result."""
         admitted = _admitted.get()
+        if self.journal and self.known_workspace(key) is None:
+            # Opening may create the workspace and evict the least recently used ones, which
+            # reads every workspace's last use and deletes journals: what waits goes first.
+            self.journal.flush()
         for attempt in range(3):
             handed_over = False
             try:
@@ -186,6 +192,7 @@ class Backend:
                 hook(conn, ws, job)
 
     def reset(self, key: str) -> None:
+        self.journal.flush()  # written before the workspace's journal is deleted, not after
         with self.store.begin() as conn:
             ws = workspaces.load(conn, key, self.settings.seed)
             if ws is None:
@@ -196,6 +203,7 @@ class Backend:
                               clock_mode=self.settings.clock_mode, fixtures=self.fixtures)
 
     def delete(self, key: str) -> None:
+        self.journal.flush()
         with self.store.begin() as conn:
             if not workspaces.drop(conn, key):
                 raise NotFound(f"workspace '{key}' does not exist", field="workspace")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
 
 from sandbox.core import store as t
-from sandbox.core.clock import iso
+from sandbox.core import workspaces
+from sandbox.core.clock import iso, wall_now
 from sandbox.core.sql import Fast
 
 MAX_BODY_CHARS = 65_536
@@ -37,6 +40,81 @@ def record_request(conn: Connection, *, workspace: str, at: float, vendor: str |
         method=method, path=path, query=query, status=status, body=body, errors=errors,
         detail=detail))
     _trim(conn, workspace, (pk,))
+
+
+class Pending:
+    """Vendor requests' journal entries not written yet, with the last use of each workspace
+    they name. On an in-memory store (this process its only reader and writer) entries wait
+    here and are written in one transaction: after FLUSH_AFTER seconds, at FLUSH_AT entries, or
+    whenever something is about to read or delete the journal or a workspace's last use
+    (`flush`, called before the reader's transaction opens). A request then pays an append
+    instead of a transaction of its own (~80 us of a ~800 us request). Any other store is
+    written at once, as other processes may read it."""
+
+    FLUSH_AFTER = 0.05
+    FLUSH_AT = 256
+
+    def __init__(self, store: t.Store) -> None:
+        self.store = store
+        self._entries: list[dict[str, Any]] = []
+        self._seen: dict[str, float] = {}  # workspace -> wall time of its last request
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries) + len(self._seen)
+
+    def add(self, entry: dict[str, Any], *, touch: bool) -> None:
+        """One request's entry (record_request's arguments); `touch` also records the
+        workspace's last use, for a request admitted without a transaction."""
+        self._entries.append(entry)
+        if touch:
+            self._seen[entry["workspace"]] = wall_now()
+        if not self.store.in_memory or len(self._entries) >= self.FLUSH_AT:
+            self.flush()
+        else:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop to come back later
+            if not self.store.in_transaction():
+                self.flush()
+            return
+        # A timer left on a loop that has since stopped (a test client's) never fires.
+        if self._timer is None or self._timer_loop is not loop:
+            self._timer_loop = loop
+            self._timer = loop.call_later(self.FLUSH_AFTER, self._flush_later)
+
+    def _flush_later(self) -> None:
+        self._timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what waits, in arrival order, in a transaction of its own. Call it with no
+        transaction open: before any read or delete of the journal or of last uses."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._entries and not self._seen:
+            return
+        if self.store.in_transaction():
+            # Written inside another transaction, the entries would share its fate (and an
+            # in-memory store has one connection): they wait for the timer instead.
+            self._schedule()
+            return
+        entries, seen = self._entries, self._seen
+        self._entries, self._seen = [], {}
+        try:
+            with self.store.begin() as conn:
+                for entry in entries:
+                    record_request(conn, **entry)
+                for workspace, at in seen.items():
+                    workspaces.touch(conn, workspace, seen=at)
+        except Exception:  # the journal must never turn an answer into a failure
+            logging.getLogger("sandbox").exception(
+                "journal write failed (%d entries lost)", len(entries))
 
 
 def record_webhook(conn: Connection, *, workspace: str, at: float, vendor: str,

@@ -266,6 +266,10 @@ class Store:
         with kept.begin():
             yield kept
 
+    def in_transaction(self) -> bool:
+        """Whether the kept connection of an in-memory store has a transaction open."""
+        return self._kept is not None and not self._kept.closed and self._kept.in_transaction()
+
     def dispose(self) -> None:
         if self._kept is not None:
             self._kept.close()

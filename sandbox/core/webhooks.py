@@ -250,6 +250,7 @@ async def _send(client: httpx.AsyncClient, a: _Attempt, allow: Iterable[str]) ->
 def _record(backend: Any, workspace_id: str, batch: list[_Attempt],
             outcomes: list[_Outcome]) -> None:
     d = t.deliveries
+    backend.journal.flush()  # requests answered before these attempts keep their place
     with backend.store.begin() as conn:
         for a, o in zip(batch, outcomes, strict=True):
             next_at: float | None = None

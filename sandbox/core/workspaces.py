@@ -126,8 +126,9 @@ def save_settings(conn: Connection, ws: Workspace) -> None:
                  .values(settings=ws.settings))
 
 
-def touch(conn: Connection, workspace_id: str) -> None:
-    _TOUCH.run(conn, {"ws_id": workspace_id, "seen": wall_now()})
+def touch(conn: Connection, workspace_id: str, seen: float | None = None) -> None:
+    """Record the workspace's last use: now, or the wall time `seen` it was used at."""
+    _TOUCH.run(conn, {"ws_id": workspace_id, "seen": wall_now() if seen is None else seen})
 
 
 def drop(conn: Connection, workspace_id: str) -> bool:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox.core import journal, ratelimit, scenarios, workspaces
+from sandbox.core import journal, ratelimit, scenarios
 from sandbox.core.backend import Admitted, Backend
 from sandbox.core.errors import PayloadTooLarge, RequestTimeout, SandboxError
 from sandbox.core.workspaces import Workspace
@@ -215,20 +215,14 @@ class Gateway:
         ext = scope.get("extensions", {})
         error = ext.get(ERROR_KEY)
         operation_id = (ext.get(ROUTING) or {}).get("operation_id")
-        try:
-            with self.backend.store.begin() as conn:
-                journal.record_request(
-                    conn, workspace=workspace, at=at, vendor=face.name,
-                    operation_id=operation_id, method=scope["method"], path=scope["path"],
-                    query=scope.get("query_string", b"").decode("latin-1"), status=status,
-                    body=journal.clip(body, size) if body else None,
-                    errors=[error] if error else None)
-                if touch:  # admitted without a transaction: the workspace's last use is now
-                    workspaces.touch(conn, workspace)
-        except Exception:  # the journal must never turn an answer into a failure
-            import logging
-
-            logging.getLogger("sandbox").exception("journal write failed")
+        # `touch`: admitted without a transaction, so the workspace's last use is recorded
+        # with the entry. Written in batches on an in-memory store (journal.Pending).
+        self.backend.journal.add(dict(
+            workspace=workspace, at=at, vendor=face.name, operation_id=operation_id,
+            method=scope["method"], path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"), status=status,
+            body=journal.clip(body, size) if body else None,
+            errors=[error] if error else None), touch=touch)
 
 
 def _scenario(scope: Scope) -> scenarios.Scenario | None:
