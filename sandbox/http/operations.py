@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
-from connexion.context import _operation, _receive, _scope
+from connexion.context import _operation, _receive, _scope, operation
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import (
     AsyncParameterDecorator,
@@ -32,6 +32,7 @@ from connexion.http_facts import FORM_CONTENT_TYPES
 from connexion.operations import AbstractOperation, OpenAPIOperation
 from connexion.security import AbstractSecurityHandler
 
+from sandbox.http.request_checks import uri_parser
 from sandbox.http.validation import PARSED_BODY_KEY
 
 
@@ -140,6 +141,10 @@ class _OnceDecorator(StarletteDecorator):
     @property
     def _response_decorator_cls(self) -> type[AsyncResponseDecorator]:
         return _Response
+
+    @property
+    def uri_parser(self) -> Any:
+        return uri_parser(self.uri_parser_class or operation.uri_parser_class, operation)
 
     @functools.cache  # noqa: B019 (one instance per operation, kept for the app's life)
     def decorate(self, function: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,13 +16,15 @@ from typing import Any
 
 from connexion import utils
 from connexion.datastructures import MediaTypeDict
-from connexion.exceptions import UnsupportedMediaTypeProblem
+from connexion.exceptions import TypeValidationError, UnsupportedMediaTypeProblem
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
     RequestValidationMiddleware,
     RequestValidationOperation,
 )
 from connexion.operations import AbstractOperation
+from connexion.uri_parsing import AbstractURIParser, OpenAPIURIParser
+from connexion.utils import coerce_type, is_nullable
 from starlette.types import Receive, Scope, Send
 
 logger = logging.getLogger("connexion.middleware.validation")
@@ -30,6 +32,69 @@ logger = logging.getLogger("connexion.middleware.validation")
 # Media types come from requests: the per-operation memories stop growing at this size (a
 # client cycling through made-up types then just takes Connexion's per-request path).
 _MEMORY = 32
+
+
+class OnceURIParser(OpenAPIURIParser):
+    """Connexion's OpenAPI URI parser, with what it reads from the parameter definitions read
+    once: Connexion rebuilds the parameter schemas by name on every access (once per parameter
+    and per query key, per request), and sends a string parameter's value through a cast that
+    fails inside (a caught TypeError) and hands it back unchanged. The definitions are the
+    spec's and never change, and Connexion's callers only read the dict."""
+
+    def __init__(self, param_defns: Any, body_defn: Any) -> None:
+        super().__init__(param_defns, body_defn)
+        self._param_schemas = {k: v.get("schema", {}) for k, v in self._param_defns.items()}
+        self._kept = frozenset(k for k, v in self._param_defns.items() if _kept_as_is(v))
+
+    @property
+    def param_schemas(self) -> dict[str, Any]:
+        return self._param_schemas
+
+    def resolve_params(self, params: Any, _in: str) -> dict[str, Any]:
+        # Connexion's AbstractURIParser.resolve_params step for step, except that the values
+        # coerce_type would return unchanged are not sent through it.
+        resolved: dict[str, Any] = {}
+        for k, values in params.items():
+            param_defn = self._param_defns.get(k)
+            param_schema = self._param_schemas.get(k)
+            if not (param_defn or param_schema):
+                resolved[k] = values  # rely on validation
+                continue
+            if _in == "path":
+                values = [values]  # multiple values in a path is impossible
+            if param_schema and param_schema["type"] == "array":
+                values = self._resolve_param_duplicates(values, param_defn, _in)
+                resolved[k] = self._split(values, param_defn, _in)
+            else:
+                resolved[k] = values[-1]
+            if k in self._kept:
+                continue
+            try:  # noqa: SIM105 (contextlib.suppress: a context manager per value)
+                resolved[k] = coerce_type(param_defn, resolved[k], "parameter", k)
+            except TypeValidationError:
+                pass
+        return resolved
+
+
+def _kept_as_is(param_defn: Any) -> bool:
+    """Whether connexion.utils.coerce_type returns every value of this parameter unchanged: not
+    nullable (a null would become None), and of a type it neither casts nor walks."""
+    try:
+        schema = param_defn.get("schema", param_defn)
+        return not is_nullable(schema) and schema.get("type") not in _COERCED
+    except (AttributeError, TypeError):
+        return False
+
+
+_COERCED = frozenset({"integer", "number", "boolean", "object", "array"})
+
+
+def uri_parser(cls: type[AbstractURIParser], operation: Any) -> AbstractURIParser:
+    """`cls(operation.parameters, operation.body_definition())`, as Connexion builds its URI
+    parsers; Connexion's own OpenAPI parser is replaced by `OnceURIParser` (any other class,
+    a Swagger 2 or an app's own, is built as it is)."""
+    parser_cls = OnceURIParser if cls is OpenAPIURIParser else cls
+    return parser_cls(operation.parameters, operation.body_definition())
 
 
 class _Operation(RequestValidationOperation):
@@ -41,9 +106,9 @@ class _Operation(RequestValidationOperation):
     @functools.cached_property
     def _parameter_validator(self) -> Any:
         op = self._operation
-        uri_parser = op._uri_parser_class(op.parameters, op.body_definition())
         return self._validator_map["parameter"](
-            op.parameters, uri_parser=uri_parser, strict_validation=self.strict_validation,
+            op.parameters, uri_parser=uri_parser(op.uri_parser_class, op),
+            strict_validation=self.strict_validation,
             security_query_params=self.security_query_params)
 
     def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
@@ -90,7 +155,7 @@ class _Operation(RequestValidationOperation):
                     schema=schema, required=op.request_body.get("required", False),
                     nullable=utils.is_nullable(op.body_definition(mime_type)),
                     encoding=encoding, strict_validation=self.strict_validation,
-                    uri_parser=op.uri_parser_class(op.parameters, op.body_definition()))
+                    uri_parser=uri_parser(op.uri_parser_class, op))
                 # A validator that rewrites the body keeps per-request state: never shared.
                 if getattr(validator, "MUTABLE_VALIDATION", False):
                     return validator
