@@ -27,6 +27,8 @@ JobFinishedHook = Callable[[Connection, Workspace, dict[str, Any]], None]
 _current: ContextVar[Backend] = ContextVar("sandbox_backend")
 # Entries a vendor-request memory holds before it starts afresh (one per workspace key).
 _MEMORY = 4096
+# Ids an in-memory store takes from a counter at once (Backend.next_number).
+ID_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ class Backend:
         self._lists: dict[tuple[str, str, str, str], tuple[int, dict[str, Any]]] = {}
         # Vendor requests' journal entries not written yet (in-memory store; see Pending).
         self.journal = journal.Pending(self.store)
+        # Id counters (in-memory store; see next_number): (workspace, counter) -> [the last
+        # number handed out, the last one taken from the database]; and, while a workspace
+        # transaction is open, what to put back if it fails.
+        self._numbers: dict[tuple[str, str], tuple[int, int]] = {}
+        self._undo: list[tuple[tuple[str, str], tuple[int, int] | None]] | None = None
 
     def activate(self) -> None:
         _current.set(self)
@@ -87,6 +94,7 @@ class Backend:
             self.journal.flush()
         for attempt in range(3):
             handed_over = False
+            outer_undo, self._undo = self._undo, []
             try:
                 with self.store.begin() as conn:
                     if (attempt == 0 and admitted is not None and admitted.key == key
@@ -98,12 +106,23 @@ class Backend:
                         self.settle(conn, ws)
                     handed_over = True
                     yield conn, ws
+                if outer_undo is not None:  # an enclosing transaction may still fail
+                    outer_undo.extend(self._undo)
                 return
-            except Conflict as exc:
+            except BaseException as exc:
+                # Rolled back: the ids it drew were never handed out.
+                for number_key, before in reversed(self._undo):
+                    if before is None:
+                        self._numbers.pop(number_key, None)
+                    else:
+                        self._numbers[number_key] = before
                 # Only opening and settling are retried: the caller's own code ran once, and a
                 # context manager cannot run it again.
-                if handed_over or "concurrently" not in exc.message or attempt == 2:
+                if (not isinstance(exc, Conflict) or handed_over
+                        or "concurrently" not in exc.message or attempt == 2):
                     raise
+            finally:
+                self._undo = outer_undo
 
     # ---- the vendor request path ---------------------------------------------------------
 
@@ -175,8 +194,10 @@ class Backend:
             if not create:
                 raise NotFound(f"workspace '{key}' does not exist", field="workspace")
             if workspaces.count(conn) >= self.settings.max_workspaces:
-                workspaces.evict_idle(conn, keep=self.settings.max_workspaces - 1,
-                                      idle_seconds=self.settings.idle_workspace_seconds)
+                for evicted in workspaces.evict_idle(
+                        conn, keep=self.settings.max_workspaces - 1,
+                        idle_seconds=self.settings.idle_workspace_seconds):
+                    self._forget_numbers(evicted)
             ws = workspaces.create(conn, key, seed=self.settings.seed,
                                    clock_start=self.settings.clock_start,
                                    clock_mode=self.settings.clock_mode, fixtures=self.fixtures)
@@ -201,12 +222,14 @@ class Backend:
             workspaces.create(conn, key, seed=self.settings.seed,
                               clock_start=self.settings.clock_start,
                               clock_mode=self.settings.clock_mode, fixtures=self.fixtures)
+        self._forget_numbers(key)  # its counters start again
 
     def delete(self, key: str) -> None:
         self.journal.flush()
         with self.store.begin() as conn:
             if not workspaces.drop(conn, key):
                 raise NotFound(f"workspace '{key}' does not exist", field="workspace")
+        self._forget_numbers(key)
 
     # ---- clock -------------------------------------------------------------------------
 
@@ -219,19 +242,43 @@ class Backend:
     # ---- ids ---------------------------------------------------------------------------
 
     def next_number(self, conn: Connection, ws: Workspace, name: str, start: int = 1) -> int:
-        return next_sequence(conn, ws.id, name, start)
+        """The workspace counter's next number. On an in-memory store, inside `workspace`,
+        numbers come from blocks of ID_BLOCK taken from the database at once (one statement
+        per block instead of one per id); a transaction that fails puts back what it drew, so
+        the numbers are exactly those the database alone would give."""
+        if self._undo is None or not self.store.in_memory:
+            return next_sequence(conn, ws.id, name, start)
+        key = (ws.id, name)
+        before = self._numbers.get(key)
+        if before is not None and before[0] < before[1]:
+            last, taken = before[0] + 1, before[1]
+        else:
+            last = next_sequence(conn, ws.id, name, start, count=ID_BLOCK)
+            taken = last + ID_BLOCK - 1
+        if len(self._numbers) >= _MEMORY and key not in self._numbers:
+            self._forget_numbers()
+        self._undo.append((key, before))
+        self._numbers[key] = (last, taken)
+        return last
+
+    def _forget_numbers(self, workspace: str | None = None) -> None:
+        """Drop the blocks in hand: all of them (the memory is full; a counter then resumes
+        after the last number taken), or a workspace's, whose counters were just deleted.
+        Inside a transaction, put back if it fails."""
+        for key in [k for k in self._numbers if workspace is None or k[0] == workspace]:
+            if self._undo is not None:
+                self._undo.append((key, self._numbers[key]))
+            del self._numbers[key]
 
     def new_cuid(self, conn: Connection, ws: Workspace, name: str) -> str:
-        n = next_sequence(conn, ws.id, name)
-        return cuid(self.settings.seed, ws.id, name, n)
+        return cuid(self.settings.seed, ws.id, name, self.next_number(conn, ws, name))
 
     def new_uuid(self, conn: Connection, ws: Workspace, name: str) -> str:
-        n = next_sequence(conn, ws.id, name)
-        return uuid_for(self.settings.seed, ws.id, name, n)
+        return uuid_for(self.settings.seed, ws.id, name, self.next_number(conn, ws, name))
 
     def new_token(self, conn: Connection, ws: Workspace, name: str, length: int = 32) -> str:
-        n = next_sequence(conn, ws.id, name)
-        return hex_token(self.settings.seed, ws.id, name, n, length=length)
+        return hex_token(self.settings.seed, ws.id, name, self.next_number(conn, ws, name),
+                         length=length)
 
 
 def _without_count(row: dict[str, Any]) -> dict[str, Any]:

@@ -303,22 +303,25 @@ def _make_engine(url: str) -> Engine:
 _SEQ_WHERE = (sequences.c.workspace == bindparam("seq_ws"), sequences.c.name == bindparam("seq"))
 _SEQ_GET = Fast(select(sequences.c.value).where(*_SEQ_WHERE))
 _SEQ_SET = Fast(update(sequences).where(*_SEQ_WHERE).values(value=bindparam("seq_value")))
-_SEQ_BUMP = Fast(update(sequences).where(*_SEQ_WHERE).values(value=sequences.c.value + 1)
+_SEQ_BUMP = Fast(update(sequences).where(*_SEQ_WHERE)
+                 .values(value=sequences.c.value + bindparam("seq_n"))
                  .returning(sequences.c.value))
 _SEQ_NEW = Fast(insert(sequences))
 
 
-def next_sequence(conn: Connection, workspace: str, name: str, start: int = 1) -> int:
-    """The next number of a per-workspace counter (ids stay deterministic and never repeat)."""
+def next_sequence(conn: Connection, workspace: str, name: str, start: int = 1,
+                  count: int = 1) -> int:
+    """The next number of a per-workspace counter (ids stay deterministic and never repeat);
+    with `count`, the first of the next `count` numbers, all of them taken."""
     key = {"seq_ws": workspace, "seq": name}
     if conn.dialect.update_returning:
-        bumped = _SEQ_BUMP.scalar(conn, key)
+        bumped = _SEQ_BUMP.scalar(conn, {**key, "seq_n": count})
         if bumped is not None:
-            return int(bumped)
+            return int(bumped) - count + 1
     else:
         value = _SEQ_GET.scalar(conn, key)
         if value is not None:
-            _SEQ_SET.run(conn, {**key, "seq_value": int(value) + 1})
+            _SEQ_SET.run(conn, {**key, "seq_value": int(value) + count})
             return int(value) + 1
-    _SEQ_NEW.run(conn, {"workspace": workspace, "name": name, "value": start})
+    _SEQ_NEW.run(conn, {"workspace": workspace, "name": name, "value": start + count - 1})
     return start
