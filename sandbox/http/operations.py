@@ -39,8 +39,9 @@ from sandbox.http.validation import PARSED_BODY_KEY
 class _Parameters(AsyncParameterDecorator):
     """Connexion's parameter decorator, remembering each parameter's Python name (three
     regular expressions and a CamelCase conversion per parameter, per request, otherwise),
-    handing on the JSON body the request validator parsed instead of parsing it again, and
-    looking for uploaded files only in form bodies."""
+    deciding once per operation whether the handler takes the body, handing on the JSON body
+    the request validator parsed instead of parsing it again, and looking for uploaded files
+    only in form bodies."""
 
     def __init__(self, *, pythonic_params: bool = False, **kwargs: Any) -> None:
         super().__init__(pythonic_params=pythonic_params, **kwargs)
@@ -49,10 +50,22 @@ class _Parameters(AsyncParameterDecorator):
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
+        takes: list[Any] = []  # [operation, whether its handler takes the body]
 
         @functools.wraps(function)
         async def wrapper(request: Any) -> Any:
-            body = self._maybe_get_body(request, arguments=arguments, has_kwargs=has_kwargs)
+            current = _operation.get()
+            if not takes or takes[0] is not current:
+                takes[:] = [current, self._takes_body(current, arguments, has_kwargs)]
+            if takes[1] is None:
+                body = self._maybe_get_body(request, arguments=arguments,
+                                            has_kwargs=has_kwargs)
+            elif takes[1]:
+                body = request.scope.get("extensions", {}).get(PARSED_BODY_KEY, _NOTHING)
+                if body is _NOTHING:
+                    body = request.get_body()
+            else:
+                body = None
             while asyncio.iscoroutine(body):
                 body = await body
             # Connexion asks Starlette's form parser for files on every request; it finds
@@ -63,6 +76,15 @@ class _Parameters(AsyncParameterDecorator):
             return await function(**kwargs)
 
         return wrapper
+
+    def _takes_body(self, current: Any, arguments: list[str], has_kwargs: bool) -> bool | None:
+        """Connexion's rule in `_maybe_get_body`, for an OpenAPI operation, whose body name does
+        not depend on the request (its spec's `x-body-name`, or "body"); None for any other
+        operation, which is asked on every request."""
+        if (not isinstance(current, OpenAPIOperation)
+                or type(current).body_name is not OpenAPIOperation.body_name):
+            return None
+        return self.sanitize_fn(current.body_name(None)) in arguments or has_kwargs
 
     def _maybe_get_body(self, request: Any, *, arguments: list[str], has_kwargs: bool) -> Any:
         body = super()._maybe_get_body(request, arguments=arguments, has_kwargs=has_kwargs)
