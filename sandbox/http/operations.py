@@ -10,27 +10,35 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import copy
 import functools
+import logging
 import types
 from collections.abc import Callable
 from typing import Any
 
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
-from connexion.context import _operation, _receive, _scope, operation
+from connexion.context import _context, _operation, _receive, _scope, context, operation
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import (
+    CONTEXT_NAME,
     AsyncParameterDecorator,
+    _get_body_argument_json,
+    _get_query_defaults,
+    _get_val_from_param,
     inspect_function_arguments,
     prep_kwargs,
     pythonic,
     sanitized,
     unwrap_decorators,
 )
+from connexion.decorators.parameter import logger as parameter_logger
 from connexion.decorators.response import AsyncResponseDecorator
 from connexion.exceptions import NonConformingResponseHeaders
 from connexion.http_facts import FORM_CONTENT_TYPES
 from connexion.operations import AbstractOperation, OpenAPIOperation
 from connexion.security import AbstractSecurityHandler
+from connexion.utils import deep_merge
 
 from sandbox.http.request_checks import uri_parser
 from sandbox.http.validation import PARSED_BODY_KEY
@@ -50,17 +58,19 @@ class _Parameters(AsyncParameterDecorator):
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
-        takes: list[Any] = []  # [operation, whether its handler takes the body]
+        # [operation, whether its handler takes the body, its _Arguments or None]
+        facts: list[Any] = []
 
         @functools.wraps(function)
         async def wrapper(request: Any) -> Any:
             current = _operation.get()
-            if not takes or takes[0] is not current:
-                takes[:] = [current, self._takes_body(current, arguments, has_kwargs)]
-            if takes[1] is None:
+            if not facts or facts[0] is not current:
+                facts[:] = [current, self._takes_body(current, arguments, has_kwargs),
+                            _Arguments.of(current, arguments, has_kwargs, self.sanitize_fn)]
+            if facts[1] is None:
                 body = self._maybe_get_body(request, arguments=arguments,
                                             has_kwargs=has_kwargs)
-            elif takes[1]:
+            elif facts[1]:
                 body = request.scope.get("extensions", {}).get(PARSED_BODY_KEY, _NOTHING)
                 if body is _NOTHING:
                     body = request.get_body()
@@ -68,9 +78,15 @@ class _Parameters(AsyncParameterDecorator):
                 body = None
             while asyncio.iscoroutine(body):
                 body = await body
-            # Connexion asks Starlette's form parser for files on every request; it finds
-            # none in anything but a form body (~15 us a JSON request).
-            files = await request.files() if request.mimetype in FORM_CONTENT_TYPES else {}
+            mimetype = request.mimetype
+            if mimetype in FORM_CONTENT_TYPES:
+                files = await request.files()
+            else:
+                # Connexion asks Starlette's form parser for files on every request; it finds
+                # none in anything but a form body (~15 us a JSON request).
+                files = {}
+                if facts[2] is not None and not parameter_logger.isEnabledFor(logging.DEBUG):
+                    return await function(**facts[2].kwargs(request, body, mimetype))
             kwargs = prep_kwargs(request, request_body=body, files=files, arguments=arguments,
                                  has_kwargs=has_kwargs, sanitize=self.sanitize_fn)
             return await function(**kwargs)
@@ -98,6 +114,80 @@ class _Parameters(AsyncParameterDecorator):
 
 
 _NOTHING = object()
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+class _Arguments:
+    """Connexion's `prep_kwargs` (connexion/decorators/parameter.py) for one OpenAPI operation
+    and handler, with what it reads from the operation read once: the path and query parameter
+    definitions by name, the query defaults, the body's name and whether the handler takes it.
+    Per request it does what Connexion does, in the same order and with Connexion's own helpers
+    for values (`_get_val_from_param`, `deep_merge`, `_get_body_argument_json`); form bodies
+    (files, Swagger 2's unpacking) and Connexion's debug logging stay with `prep_kwargs`.
+    tests/http/test_operations_arguments.py compares the two on every operation of the specs."""
+
+    def __init__(self, op: OpenAPIOperation, arguments: list[str], has_kwargs: bool,
+                 sanitize: Callable[[str], str]) -> None:
+        self.op, self.arguments, self.has_kwargs, self.sanitize = (
+            op, arguments, has_kwargs, sanitize)
+        self.path = {p["name"]: p for p in op.parameters if p["in"] == "path"}
+        self.query = {p["name"]: p for p in op.parameters if p["in"] == "query"}
+        self.defaults = _get_query_defaults(self.query)
+        # Connexion deep-copies the defaults per request; scalars copy as themselves.
+        self.copy_defaults: Callable[[Any], Any] = (
+            dict if all(type(v) in _IMMUTABLE for v in self.defaults.values())
+            else copy.deepcopy)
+        self.trace = op.method.upper() == "TRACE"
+        self.body = (len(arguments) > 0 or has_kwargs) and op.is_request_body_defined
+        self.body_name = sanitize(op.body_name(None))
+        self.body_passed = self.body_name in arguments or has_kwargs
+
+    @classmethod
+    def of(cls, op: Any, arguments: list[str], has_kwargs: bool,
+           sanitize: Callable[[str], str]) -> _Arguments | None:
+        """The operation's arguments, or None for one Connexion must handle per request: not
+        an OpenAPI operation, a body name that depends on the request, or a definition its
+        helpers cannot read (Connexion then raises or logs per request, as always)."""
+        if (not isinstance(op, OpenAPIOperation)
+                or type(op).body_name is not OpenAPIOperation.body_name):
+            return None
+        try:
+            return cls(op, arguments, has_kwargs, sanitize)
+        except Exception:  # whatever it is, Connexion's path meets it per request
+            return None
+
+    def kwargs(self, request: Any, body: Any, mimetype: str) -> dict[str, Any]:
+        """`prep_kwargs(request, request_body=body, files={}, ...)` for a request whose media
+        type is `mimetype`, not a form."""
+        sanitize, arguments, has_kwargs = self.sanitize, self.arguments, self.has_kwargs
+        # Both resolved before any value is converted, as Connexion's call does.
+        path_params, query_params = request.path_params, request.query_params
+        found: dict[str, Any] = {}
+        for name, value in path_params.items():
+            defn = self.path.get(name)
+            found[sanitize(name)] = value if defn is None else _get_val_from_param(value, defn)
+        query = deep_merge(self.copy_defaults(self.defaults), query_params)
+        for key, value in query.items():
+            sanitized_key = sanitize(key)
+            if has_kwargs or sanitized_key in arguments:
+                defn = self.query.get(key)
+                if defn is not None:
+                    found[sanitized_key] = _get_val_from_param(value, defn)
+                else:
+                    parameter_logger.error(
+                        "Function argument '%s' (non-sanitized: %s) not defined in "
+                        "specification", sanitized_key, key)
+        if self.body and not self.trace:
+            value = _get_body_argument_json(body, operation=self.op, content_type=mimetype)
+            if self.body_passed:
+                found[self.body_name] = value
+        kwargs = {sanitize(k): v for k, v in found.items()}
+        for key, value in _context.get().items():
+            if has_kwargs or key in arguments:
+                kwargs[key] = value
+        if CONTEXT_NAME in arguments:
+            kwargs[CONTEXT_NAME] = context
+        return kwargs
 
 
 class _Response(AsyncResponseDecorator):
