@@ -123,6 +123,9 @@ class Gateway:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if not extra_headers:  # nearly always: no header to add
+                    await send(message)
+                    return
                 headers = MutableHeaders(raw=list(message.get("headers", [])))
                 for name, value in extra_headers.items():
                     if name not in headers:
