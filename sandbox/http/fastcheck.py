@@ -99,6 +99,10 @@ def _draft4(node: Any, formats: set[str], seen: set[int]) -> Any:
             out["type"] = [*listed, "null"]
         if isinstance(out.get("enum"), list):
             out["enum"] = [*out["enum"], None]
+    if isinstance(out.get("oneOf"), list) and "anyOf" not in out and _exclusive(out["oneOf"]):
+        # Exactly one branch holds if and only if one does; fastjsonschema stops at the first
+        # that holds for anyOf, and tries every branch for oneOf.
+        out["anyOf"] = out.pop("oneOf")
     types = out.get("type")
     if types == "integer" or (isinstance(types, list) and "integer" in types):
         # jsonschema here refuses an integer outside 64 bits (schemas._int64). Bounds
@@ -108,3 +112,30 @@ def _draft4(node: Any, formats: set[str], seen: set[int]) -> Any:
         if not isinstance(out.get("minimum"), (int, float)) or out["minimum"] < -INT64:
             out["minimum"], out["exclusiveMinimum"] = -INT64, False
     return out
+
+
+def _exclusive(branches: list[Any]) -> bool:
+    """Whether no instance can satisfy two of these (Draft 4) schemas: each is an object
+    schema that requires one same property and admits only its own values of it (an `enum`
+    per branch, no value shared, as an OpenAPI discriminator's branches are)."""
+    if not branches or not all(isinstance(b, dict) and b.get("type") == "object"
+                               for b in branches):
+        return False
+    for name in branches[0].get("required") or ():
+        taken: dict[Any, None] = {}
+        for branch in branches:
+            prop = (branch.get("properties") or {}).get(name)
+            values = prop.get("enum") if isinstance(prop, dict) else None
+            if not (isinstance(branch.get("required"), list) and name in branch["required"]
+                    and isinstance(values, list) and all(_distinct(v, taken) for v in values)):
+                break
+            taken.update(dict.fromkeys(values))
+        else:
+            return True
+    return False
+
+
+def _distinct(value: Any, taken: dict[Any, None]) -> bool:
+    """A scalar equal only to itself (not NaN) and to no value already taken."""
+    return (isinstance(value, (str, int, float, bool)) or value is None) and (
+        value == value and value not in taken)
