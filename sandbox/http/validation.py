@@ -1,6 +1,6 @@
 """Request validation plugged into Connexion: validators built once per schema (`schemas`) behind
-a compiled pre-check (`fastcheck`), errors that name the failing field and the rule it broke,
-and XML bodies validated like JSON.
+a compiled pre-check (`fastcheck`), errors that name the failing field and the rule it broke
+(`schemas.explain`), and XML bodies validated like JSON.
 
 Connexion builds a fresh jsonschema validator on every request and reports errors as free text;
 these subclasses keep its behaviour but raise `InvalidRequest(field=..., rule=...)` so every
@@ -21,14 +21,14 @@ from connexion.validators import (
     JSONRequestBodyValidator,
     ParameterValidator,
 )
-from jsonschema import Draft4Validator, ValidationError
+from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match, relevance
 from starlette.types import Scope
 
 from sandbox.core.errors import InvalidRequest, MalformedBody
 from sandbox.core.memo import per_object
-from sandbox.http.fastcheck import INT64, fast_check
-from sandbox.http.schemas import compiled, compiled_response
+from sandbox.http.fastcheck import fast_check
+from sandbox.http.schemas import compiled, compiled_response, explain, field_path
 
 # Where a JSON body validator leaves the body it parsed and validated: the handler gets that
 # value (http.operations) instead of a second parse of the same bytes.
@@ -36,93 +36,6 @@ PARSED_BODY_KEY = "sandbox.parsed_body"
 # No vendor field holds megabytes of text: a longer string in a request body is refused unless
 # its schema admits it with a larger maxLength (the CSV uploads: 20 MiB).
 MAX_STRING_CHARS = 1024 * 1024
-
-
-def field_path(parts: Any, prefix: str = "") -> str:
-    out = prefix
-    for p in parts:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += f".{p}" if out else str(p)
-    return out
-
-
-def explain(error: ValidationError, prefix: str = "") -> InvalidRequest:
-    """Turn a jsonschema error into InvalidRequest naming the deepest relevant field."""
-    error = _focus(error)
-    path = list(error.absolute_path)
-    rule = str(error.validator)
-    message = error.message
-    if rule == "required" and isinstance(error.validator_value, list) and isinstance(
-            error.instance, dict):
-        missing = [k for k in error.validator_value if k not in error.instance]
-        if missing:
-            path.append(missing[0])
-            message = "is required"
-    elif rule == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set((error.schema or {}).get("properties", {}))
-        extra = [k for k in error.instance if k not in allowed]
-        if extra:
-            path.append(extra[0])
-            message = "is not an allowed property"
-    elif rule in {"oneOf", "anyOf"} and _only_required(error.validator_value):
-        names = [n for clause in error.validator_value for n in clause["required"]]
-        quantity = "exactly one" if rule == "oneOf" else "at least one"
-        message = f"provide {quantity} of: {', '.join(names)}"
-        path.append(names[0])
-    elif rule == "type" and type(error.instance) is int and not -INT64 <= error.instance < INT64:
-        message = "is out of range (integers are signed 64-bit)"
-    elif rule in {"maxItems", "minItems", "maxLength", "minLength"} and isinstance(
-            error.instance, (list, str)):
-        # jsonschema repeats the whole value (2001 ids, a 20 MB string): say the size instead.
-        unit = "items" if isinstance(error.instance, list) else "characters"
-        size = f"{len(error.instance)} {unit}"
-        if rule.startswith("max"):
-            message = f"is too long: {size}, at most {error.validator_value} allowed"
-        elif not error.instance:
-            message = "should be non-empty"
-        else:
-            message = f"is too short: {size}, at least {error.validator_value} required"
-    field = field_path(path, prefix) or (prefix or "body")
-    return InvalidRequest(f"{field}: {message}", field=field, rule=rule)
-
-
-def _only_required(clauses: Any) -> bool:
-    return isinstance(clauses, list) and all(
-        isinstance(c, dict) and set(c) <= {"required"} and c.get("required") for c in clauses)
-
-
-def _focus(error: ValidationError) -> ValidationError:
-    """For oneOf/anyOf, pick the branch the client evidently meant (OpenAPI discriminator, or
-    jsonschema's best match) so the message names a real field, not 'not valid under any'."""
-    while error.validator in {"oneOf", "anyOf"} and error.context:
-        if _only_required(error.validator_value):
-            return error
-        schema = error.schema if isinstance(error.schema, dict) else {}
-        disc = (schema.get("discriminator") or {}).get("propertyName")
-        instance = error.instance
-        if disc and isinstance(instance, dict):
-            value = instance.get(disc)
-            options = []
-            for idx, sub in enumerate(error.validator_value):
-                enum = ((sub.get("properties") or {}).get(disc) or {}).get("enum", [])
-                options.extend(enum)
-                if value in enum:
-                    branch = [e for e in error.context if e.relative_schema_path
-                              and e.relative_schema_path[0] == idx]
-                    if branch:
-                        error = best_match(branch)
-                        break
-            else:
-                return ValidationError(
-                    f"{value!r} is not one of {options}" if value is not None
-                    else "is required", validator="enum" if value is not None else "required",
-                    path=[*error.absolute_path, disc], validator_value=options,
-                    instance=value, schema={})
-            continue
-        error = best_match(error.context)
-    return error
 
 
 class VendorJSONBodyValidator(JSONRequestBodyValidator):
@@ -160,7 +73,7 @@ class VendorJSONBodyValidator(JSONRequestBodyValidator):
         """jsonschema's verdict: raises the most relevant error, if there is one."""
         try:
             # Not best_match: it descends into oneOf branches blindly (a body without
-            # `data.type` would be blamed on a field of the last branch); _focus descends
+            # `data.type` would be blamed on a field of the last branch); schemas._focus descends
             # by the discriminator instead.
             error = max(self._validator.iter_errors(body), key=relevance, default=None)
         except RecursionError as exc:
