@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
-from connexion.exceptions import NonConformingResponseBody
+from connexion.exceptions import BadRequestProblem, NonConformingResponseBody
 from connexion.validators import (
     VALIDATOR_MAP,
     AbstractResponseBodyValidator,
@@ -23,6 +23,7 @@ from connexion.validators import (
 )
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match, relevance
+from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from sandbox.core.errors import InvalidRequest, MalformedBody
@@ -47,13 +48,33 @@ class VendorJSONBodyValidator(JSONRequestBodyValidator):
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
-        return parse_json_bytes(raw, self._encoding, scope)
+        return parse_json_bytes(raw, self._encoding, scope)[0]
 
     async def wrap_receive(self, receive: Any, *, scope: Scope) -> Any:
-        receive, scope = await super().wrap_receive(receive, scope=scope)
-        return receive, json_media_type(scope)
+        if type(self)._parse is not VendorJSONBodyValidator._parse or self.MUTABLE_VALIDATION:
+            receive, scope = await super().wrap_receive(receive, scope=scope)
+            return receive, json_media_type(scope)
+        # Connexion's AbstractRequestBodyValidator.wrap_receive step for step, reading the
+        # messages in a loop instead of through an async generator; a body whose text is no
+        # longer than MAX_STRING_CHARS cannot hold a longer string, and is not searched.
+        if not int(Headers(scope=scope).get("content-length", 0)):
+            default = self._schema.get("default")
+            if default is None and self._required:
+                raise BadRequestProblem("RequestBody is required")
+            receive, scope = self._insert_body(receive, body=default, scope=scope)
+        messages = []
+        more_body = True
+        while more_body:
+            message = await receive()
+            messages.append(message)
+            more_body = message.get("more_body", False)
+        raw = b"".join([message.get("body", b"") for message in messages])
+        body, length = parse_json_bytes(raw, self._encoding, scope)
+        if not (body is None and self._nullable):
+            self._validate(body, searched=length > MAX_STRING_CHARS)
+        return self._insert_messages(receive, messages=messages), json_media_type(scope)
 
-    def _validate(self, body: Any) -> dict[str, Any] | None:
+    def _validate(self, body: Any, *, searched: bool = True) -> dict[str, Any] | None:
         if body is None:
             if self._nullable:
                 return None
@@ -62,7 +83,7 @@ class VendorJSONBodyValidator(JSONRequestBodyValidator):
         check = fast_check(self._schema)
         if check is None or not check(body):
             self._explain_invalid(body)
-        where = _oversized(body, large_fields(self._schema))
+        where = _oversized(body, large_fields(self._schema)) if searched else None
         if where is not None:
             field = where or "body"
             raise InvalidRequest(f"{field}: is too long: more than {MAX_STRING_CHARS} characters",
@@ -161,16 +182,17 @@ def json_media_type(scope: Scope) -> Scope:
     return scope
 
 
-def parse_json_bytes(raw: bytes, encoding: str, scope: Scope) -> Any:
+def parse_json_bytes(raw: bytes, encoding: str, scope: Scope) -> tuple[Any, int]:
+    """The body (None if there is none) and the length of its text."""
     if not raw:
-        return None
+        return None, 0
     try:
         text = raw.decode(encoding or "utf-8")
     except (UnicodeDecodeError, LookupError) as exc:
         raise MalformedBody(f"body: request body is not valid {encoding or 'utf-8'} text",
                             field="body", rule="encoding") from exc
     if not text.strip():
-        return None
+        return None, len(text)
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -186,7 +208,7 @@ def parse_json_bytes(raw: bytes, encoding: str, scope: Scope) -> Any:
             raise InvalidRequest(f"{field}: must not contain NUL (\\u0000) characters",
                                  field=field, rule="nul")
     scope.setdefault("extensions", {})[PARSED_BODY_KEY] = body
-    return body
+    return body, len(text)
 
 
 def _nul_path(value: Any, path: str = "") -> str | None:
