@@ -27,6 +27,7 @@ from connexion.spec import Specification
 from connexion.uri_parsing import OpenAPIURIParser
 
 from sandbox.http import operations
+from sandbox.http.request_checks import uri_parser
 from tests.conftest import Sandbox
 from tests.http.spec_operations import spec_operations
 
@@ -188,12 +189,11 @@ def _argument_sets(op: OpenAPIOperation, sanitize: Any) -> list[tuple[list[str],
 
 
 def _request(op: OpenAPIOperation, path: dict[str, str], query: list[tuple[str, str]],
-             content_type: str | None) -> ConnexionRequest:
+             content_type: str | None, parser: Any) -> ConnexionRequest:
     headers = [(b"content-type", content_type.encode())] if content_type else []
     scope = {"type": "http", "method": op.method.upper(), "path": "/", "headers": headers,
              "query_string": urlencode(query).encode(), "path_params": dict(path)}
-    return ConnexionRequest(scope, uri_parser=OpenAPIURIParser(op.parameters,
-                                                               op.body_definition()))
+    return ConnexionRequest(scope, uri_parser=parser)
 
 
 def _outcome(call: Any, caplog: pytest.LogCaptureFixture) -> Any:
@@ -227,12 +227,15 @@ def _compare(op: OpenAPIOperation, case: tuple[Any, ...],
     sanitize, arguments, has_kwargs, path, query, content_type, body = case
     plan = operations._Arguments.of(op, arguments, has_kwargs, sanitize)
     assert plan is not None
-    theirs = _request(op, path, query, content_type)
+    # Connexion's request (its URI parser) and code, and the app's (operations.py builds the
+    # handler's request with request_checks' parser).
+    theirs = _request(op, path, query, content_type,
+                      OpenAPIURIParser(op.parameters, op.body_definition()))
     expected = _outcome(lambda: prep_kwargs(theirs, request_body=body, files={},
                                             arguments=arguments, has_kwargs=has_kwargs,
                                             sanitize=sanitize), caplog)
-    ours = _request(op, path, query, content_type)
-    got = _outcome(lambda: plan.kwargs(ours, body, ours.mimetype), caplog)
+    ours = _request(op, path, query, content_type, uri_parser(OpenAPIURIParser, op))
+    got = _outcome(lambda: plan.kwargs(ours, body, operations._mimetype(ours)), caplog)
     assert got == expected, case
 
 
