@@ -40,7 +40,7 @@ from connexion.operations import AbstractOperation, OpenAPIOperation
 from connexion.security import AbstractSecurityHandler
 from connexion.utils import deep_merge
 
-from sandbox.http.request_checks import OnceURIParser, uri_parser
+from sandbox.http.request_checks import OnceRequest, OnceURIParser, uri_parser
 from sandbox.http.validation import PARSED_BODY_KEY
 
 
@@ -293,8 +293,8 @@ class _OnceDecorator(StarletteDecorator):
             current = _operation.get()
             if not parsers or parsers[0][0] is not current:
                 parsers[:] = [(current, self.uri_parser)]
-            request = self.framework.get_request(uri_parser=parsers[0][1], scope=_scope.get(),
-                                                 receive=_receive.get())
+            # The Starlette framework's get_request, with the query read as OnceRequest reads it.
+            request = OnceRequest(_scope.get(), _receive.get(), uri_parser=parsers[0][1])
             return await self.decorate(function)(request)
 
         return wrapper

@@ -10,6 +10,7 @@ vendor can render the problem in its own envelope.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -29,8 +30,10 @@ from starlette.types import Scope
 from sandbox.core.errors import InvalidRequest, MalformedBody
 from sandbox.core.memo import per_object
 from sandbox.http.fastcheck import fast_check
+from sandbox.http.request_checks import OnceRequest
 from sandbox.http.schemas import compiled, compiled_response, explain, field_path
 
+logger = logging.getLogger("connexion.validators.parameter")
 # Where a JSON body validator leaves the body it parsed and validated: the handler gets that
 # value (http.operations) instead of a second parse of the same bytes.
 PARSED_BODY_KEY = "sandbox.parsed_body"
@@ -281,6 +284,11 @@ class VendorXMLResponseBodyValidator(AbstractResponseBodyValidator):
 
 class VendorParameterValidator(ParameterValidator):
     """Path, query and header parameters, with the parameter's name as the failing field."""
+
+    def validate(self, scope: Scope) -> None:
+        # Connexion's, with the request reading its query string without Starlette's multidict.
+        logger.debug("%s validating parameters...", scope.get("path"))
+        self.validate_request(OnceRequest(scope, uri_parser=self.uri_parser))
 
     def validate_request(self, request: Any) -> None:
         for location in ("path", "query", "header", "cookie"):

@@ -25,6 +25,7 @@ from connexion.lifecycle import ConnexionRequest
 from connexion.operations import OpenAPIOperation
 from connexion.spec import Specification
 from connexion.uri_parsing import OpenAPIURIParser
+from starlette.datastructures import QueryParams
 
 from sandbox.http import operations
 from sandbox.http.request_checks import uri_parser
@@ -250,3 +251,16 @@ def test_arguments_are_connexions_prep_kwargs(name: str, op: OpenAPIOperation,
                 _compare(op, case, caplog)
     finally:
         _context.reset(token)
+
+
+def test_query_strings_are_read_without_starlettes_multidict(
+        sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("a QueryParams was built")
+
+    monkeypatch.setattr(QueryParams, "__init__", never)
+    answers = [sb.call("inboxapp", "GET", "/lists/demolist1/import-jobs", params={"limit": n})
+               for n in (1, 2)]
+    assert [a.status_code for a in answers] == [200, 200]
+    bad = sb.call("inboxapp", "GET", "/lists/demolist1/import-jobs", params={"limit": 0})
+    assert bad.status_code == 400 and "limit" in bad.text
