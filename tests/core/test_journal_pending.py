@@ -5,6 +5,9 @@ waits inside another transaction; any other store is written at once."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +177,30 @@ def test_eviction_sees_the_last_use_recorded_with_waiting_entries(
     use("wbk_evict_c")  # a third workspace: the least recently used (a) makes room
     live = {w["id"] for w in client.get("/__sandbox/workspaces").json()["data"]}
     assert live == {"wbk_evict_b", "wbk_evict_c"}
+
+
+def test_the_timer_does_not_keep_the_request_context_alive() -> None:
+    """A request's context holds Connexion's scope with its parsed body (20 MB of JSON in
+    scenario D): the timer must not keep it for as long as it waits."""
+    store = Store()
+    pending = journal.Pending(store)
+    request_body: contextvars.ContextVar[object] = contextvars.ContextVar("request_body")
+
+    class Body:
+        pass
+
+    async def scenario() -> tuple[bool, bool]:
+        body = Body()
+        alive = weakref.ref(body)
+        request_context = contextvars.copy_context()
+
+        def request(parsed: Body) -> None:
+            request_body.set(parsed)
+            pending.add(_entry("ws1", "/a"), touch=False)
+
+        request_context.run(request, body)  # the request's work, in a context of its own
+        del request_context, body
+        gc.collect()
+        return alive() is None, pending._timer is not None
+
+    assert asyncio.run(scenario()) == (True, True)
