@@ -127,6 +127,8 @@ def _mimetype(request: Any) -> str:
         if len(_MIMETYPES) < 64:
             _MIMETYPES[content_type] = found
     return found
+
+
 _IMMUTABLE = (str, int, float, bool, type(None))
 
 
