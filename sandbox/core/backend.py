@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
-from sandbox.core import jobs, journal, lists, scenarios, webhooks, workspaces
+from sandbox.core import jobs, journal, lists, scenarios, slicing, webhooks, workspaces
 from sandbox.core.clock import Clock
 from sandbox.core.errors import Conflict, NotFound, Unauthorized
 from sandbox.core.fixtures import load_dir
@@ -69,7 +70,11 @@ class Backend:
         # number handed out, the last one taken from the database]; and, while a workspace
         # transaction is open, what to put back if it fails.
         self._numbers: dict[tuple[str, str], tuple[int, int]] = {}
-        self._undo: list[tuple[tuple[str, str], tuple[int, int] | None]] | None = None
+        # While a workspace transaction is open: what puts back the memories it changed
+        # (id blocks, rounds), should it fail.
+        self._undo: list[Callable[[], None]] | None = None
+        # The ticker's rounds whose jobs are not written yet (in-memory store; see slicing).
+        self.rounds = slicing.Rounds()
 
     def activate(self) -> None:
         _current.set(self)
@@ -110,12 +115,10 @@ class Backend:
                     outer_undo.extend(self._undo)
                 return
             except BaseException as exc:
-                # Rolled back: the ids it drew were never handed out.
-                for number_key, before in reversed(self._undo):
-                    if before is None:
-                        self._numbers.pop(number_key, None)
-                    else:
-                        self._numbers[number_key] = before
+                # Rolled back: the ids it drew were never handed out, the rounds it wrote are
+                # still to write.
+                for undo in reversed(self._undo):
+                    undo()
                 # Only opening and settling are retried: the caller's own code ran once, and a
                 # context manager cannot run it again.
                 if (not isinstance(exc, Conflict) or handed_over
@@ -198,12 +201,16 @@ class Backend:
                         conn, keep=self.settings.max_workspaces - 1,
                         idle_seconds=self.settings.idle_workspace_seconds):
                     self._forget_numbers(evicted)
+                    self._discard_round(evicted)
             ws = workspaces.create(conn, key, seed=self.settings.seed,
                                    clock_start=self.settings.clock_start,
                                    clock_mode=self.settings.clock_mode, fixtures=self.fixtures)
         return ws
 
     def settle(self, conn: Connection, ws: Workspace, at: float | None = None) -> None:
+        # The ticker's round, if one is under way, applied rows whose jobs it has not
+        # written: they are written first, or this settle would apply those rows again.
+        self.flush_round(conn, ws.id)
         at = ws.now if at is None else at
         if not jobs.has_due(conn, ws.id, at):
             return
@@ -211,6 +218,19 @@ class Backend:
         for job in finished:
             for hook in self.job_finished_hooks:
                 hook(conn, ws, job)
+
+    def flush_round(self, conn: Connection, workspace: str) -> None:
+        """Write the jobs of the workspace's round under way (slicing.Rounds) on `conn`; put
+        back if the transaction fails."""
+        if workspace in self.rounds:
+            written = self.rounds.flush(conn, workspace)
+            if written is not None and self._undo is not None:
+                self._undo.append(partial(self.rounds.restore, written))
+
+    def _discard_round(self, workspace: str) -> None:
+        dropped = self.rounds.discard(workspace)
+        if dropped is not None and self._undo is not None:
+            self._undo.append(partial(self.rounds.restore, dropped))
 
     def reset(self, key: str) -> None:
         self.journal.flush()  # written before the workspace's journal is deleted, not after
@@ -223,6 +243,7 @@ class Backend:
                               clock_start=self.settings.clock_start,
                               clock_mode=self.settings.clock_mode, fixtures=self.fixtures)
         self._forget_numbers(key)  # its counters start again
+        self.rounds.discard(key)  # its jobs are gone
 
     def delete(self, key: str) -> None:
         self.journal.flush()
@@ -230,6 +251,7 @@ class Backend:
             if not workspaces.drop(conn, key):
                 raise NotFound(f"workspace '{key}' does not exist", field="workspace")
         self._forget_numbers(key)
+        self.rounds.discard(key)
 
     # ---- clock -------------------------------------------------------------------------
 
@@ -257,9 +279,15 @@ class Backend:
             taken = last + ID_BLOCK - 1
         if len(self._numbers) >= _MEMORY and key not in self._numbers:
             self._forget_numbers()
-        self._undo.append((key, before))
+        self._undo.append(partial(self._put_number, key, before))
         self._numbers[key] = (last, taken)
         return last
+
+    def _put_number(self, key: tuple[str, str], before: tuple[int, int] | None) -> None:
+        if before is None:
+            self._numbers.pop(key, None)
+        else:
+            self._numbers[key] = before
 
     def _forget_numbers(self, workspace: str | None = None) -> None:
         """Drop the blocks in hand: all of them (the memory is full; a counter then resumes
@@ -267,7 +295,7 @@ class Backend:
         Inside a transaction, put back if it fails."""
         for key in [k for k in self._numbers if workspace is None or k[0] == workspace]:
             if self._undo is not None:
-                self._undo.append((key, self._numbers[key]))
+                self._undo.append(partial(self._put_number, key, self._numbers[key]))
             del self._numbers[key]
 
     def new_cuid(self, conn: Connection, ws: Workspace, name: str) -> str:

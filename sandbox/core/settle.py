@@ -53,8 +53,9 @@ from sandbox.core.lifecycle import (
 )
 from sandbox.core.sql import Fast
 
-__all__ = ["MAX_ROWS_PER_BATCH", "RESOLVERS", "ResolveContext", "Resolver", "Sink", "settle",
-           "settle_part"]
+__all__ = ["MAX_ROWS_PER_BATCH", "RESOLVERS", "ResolveContext", "Resolver", "Sink",
+           "advance_jobs", "as_read", "due_jobs", "has_untimed", "next_instant", "plan_part",
+           "settle", "settle_part", "write_jobs"]
 
 MAX_ROWS_PER_BATCH = 20_000
 # A list's leads are read into a lists.KeyFilter when a settle has at least this many rows to
@@ -118,13 +119,20 @@ def settle(conn: Connection, workspace: str, at: float, seed: int, sink: Sink | 
     """Apply everything due by `at`. Returns the jobs that reached a final status; `sink`, when
     given, receives every row result by job pk (synchronous imports answer per row)."""
     at = quantise(at)
-    # Only the jobs that are due (an indexed range): the cost of settling follows the work to
-    # do, not the number of jobs stored. NULL marks a job written without a due time.
-    rows = _DUE.all(conn, {"ws": workspace, "at": at})
+    rows = due_jobs(conn, workspace, at)
     if not rows:
         return []
-    _decode_json(conn, rows)
     return _settle_jobs(conn, workspace, rows, at, seed, sink)
+
+
+def due_jobs(conn: Connection, workspace: str, at: float) -> list[dict[str, Any]]:
+    """The jobs settling at `at` would read, decoded, in pk order."""
+    # Only the jobs that are due (an indexed range): the cost of settling follows the work to
+    # do, not the number of jobs stored. NULL marks a job written without a due time.
+    rows = _DUE.all(conn, {"ws": workspace, "at": quantise(at)})
+    if rows:
+        _decode_json(conn, rows)
+    return rows
 
 
 def settle_part(conn: Connection, workspace: str, at: float, seed: int, *, max_jobs: int,
@@ -136,27 +144,43 @@ def settle_part(conn: Connection, workspace: str, at: float, seed: int, *, max_j
     jobs that finished. Rows are applied in clock order, so settling to the instants returned,
     one after another, ends where one settle to `at` ends."""
     at = quantise(at)
-    if _UNTIMED.scalar(conn, {"ws": workspace}):
+    if has_untimed(conn, workspace):
         return at, settle(conn, workspace, at, seed)
     rows = _SOONEST.all(conn, {"ws": workspace, "at": at, "n": max_jobs + 1})
     if not rows:
         return at, []
     _decode_json(conn, rows)
-    first = min(at, _next_instant(rows[0]))
-    cut = at
-    if len(rows) > max_jobs:
-        # Just before the first job left out changes; the ones it ties with change no earlier.
-        cut = min(at, quantise(_next_instant(rows[-1]) - 1 / US))
-        if cut < first:  # a budget's worth of jobs all change at one instant
-            return first, settle(conn, workspace, first, seed)
-    cut = _within_rows(rows, first, cut, max_rows)
-    # The jobs that change by `cut`, in the (pk) order `settle` reads them; it would also read
-    # a few due a hair after `cut`, and change nothing in them.
-    due = sorted((j for j in rows if _next_instant(j) <= cut), key=itemgetter("pk"))
+    cut, due = plan_part(rows, at, max_jobs=max_jobs, max_rows=max_rows)
+    if due is None:
+        return cut, settle(conn, workspace, cut, seed)
     return cut, _settle_jobs(conn, workspace, due, cut, seed, None)
 
 
-def _next_instant(job: dict[str, Any]) -> float:
+def has_untimed(conn: Connection, workspace: str) -> bool:
+    """Whether a job of the workspace was written without a due time (due at once, with no
+    place in due-time order: only a whole settle handles it)."""
+    return bool(_UNTIMED.scalar(conn, {"ws": workspace}))
+
+
+def plan_part(rows: list[dict[str, Any]], at: float, *, max_jobs: int, max_rows: int
+              ) -> tuple[float, list[dict[str, Any]] | None]:
+    """`rows`: up to max_jobs + 1 jobs due by `at`, soonest first. Returns the cut and the
+    jobs that change by it, in pk order; None when the cut needs a whole settle."""
+    first = min(at, next_instant(rows[0]))
+    cut = at
+    if len(rows) > max_jobs:
+        # Just before the first job left out changes; the ones it ties with change no earlier.
+        cut = min(at, quantise(next_instant(rows[-1]) - 1 / US))
+        if cut < first:  # a budget's worth of jobs all change at one instant
+            return first, None
+    cut = _within_rows(rows, first, cut, max_rows)
+    # The jobs that change by `cut`, in the (pk) order `settle` reads them; it would also read
+    # a few due a hair after `cut`, and change nothing in them.
+    return cut, sorted((j for j in rows if next_instant(j) <= cut), key=itemgetter("pk"))
+
+
+def next_instant(job: dict[str, Any]) -> float:
+    """When a due job next changes (its `due_at` is a hair before)."""
     return quantise(float(job["due_at"]) + DUE_SLACK)
 
 
@@ -180,9 +204,27 @@ def _within_rows(jobs: list[dict[str, Any]], first: float, cut: float, max_rows:
 
 def _settle_jobs(conn: Connection, workspace: str, rows: list[dict[str, Any]], at: float,
                  seed: int, sink: Sink | None) -> list[dict[str, Any]]:
-    was = {job["pk"]: (job["processed"], job["status"], job["started_at"], job["error"],
-                       job["completed_at"]) for job in rows}
+    was = {job["pk"]: as_read(job) for job in rows}
     changed: dict[int, dict[str, Any]] = {}  # by pk: the jobs to write back
+    finished = advance_jobs(conn, workspace, rows, at, seed, sink, changed, {})
+    write_jobs(conn, list(changed.values()), was)
+    return finished
+
+
+def as_read(job: dict[str, Any]) -> tuple[Any, ...]:
+    """What `write_jobs` compares a job with: (processed, status, started_at, error,
+    completed_at) as read."""
+    return (job["processed"], job["status"], job["started_at"], job["error"],
+            job["completed_at"])
+
+
+def advance_jobs(conn: Connection, workspace: str, rows: list[dict[str, Any]], at: float,
+                 seed: int, sink: Sink | None, changed: dict[int, dict[str, Any]],
+                 sources: dict[int, tuple[str, str]]) -> list[dict[str, Any]]:
+    """Settle `rows` (due jobs, in pk order) to `at` in memory: apply their due rows to the
+    leads (written), change the job dicts and add them to `changed` (not written: the caller
+    writes them with `write_jobs`). `sources` caches the jobs' stored rows. Returns the jobs
+    that reached a final status."""
     finished: list[dict[str, Any]] = []
     by_list: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for job in rows:
@@ -206,15 +248,14 @@ def _settle_jobs(conn: Connection, workspace: str, rows: list[dict[str, Any]], a
     with _collector_paused():
         for list_pk, jobs_of_list in by_list.items():
             finished.extend(_settle_list(conn, workspace, list_pk, jobs_of_list, at, seed, sink,
-                                         changed))
-    _write_jobs(conn, list(changed.values()), was)
+                                         changed, sources))
     return finished
 
 
-def _write_jobs(conn: Connection, jobs: list[dict[str, Any]],
-                was: dict[int, tuple[Any, ...]]) -> None:
-    """Write the jobs back; `was` holds each one's (processed, status, started_at, error,
-    completed_at) as read."""
+def write_jobs(conn: Connection, jobs: list[dict[str, Any]],
+               was: dict[int, tuple[Any, ...]]) -> None:
+    """Write the jobs back; `was` holds each one's `as_read` tuple. A job changed by someone
+    else since (its `processed` moved) makes this a Conflict."""
     if not jobs:
         return
     encode = _encoder(conn.dialect)
@@ -316,14 +357,13 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _settle_list(conn: Connection, workspace: str, list_pk: int, jobs: list[dict[str, Any]],
-                 at: float, seed: int, sink: Sink | None, changed: dict[int, dict[str, Any]]
-                 ) -> list[dict[str, Any]]:
+                 at: float, seed: int, sink: Sink | None, changed: dict[int, dict[str, Any]],
+                 sources: dict[int, tuple[str, str]]) -> list[dict[str, Any]]:
     finished: list[dict[str, Any]] = []
     live = list(jobs)
     due_by_at = {j["pk"]: due_count(j, at) for j in jobs}
     due_rows = sum(due_by_at[j["pk"]] - j["processed"] for j in jobs)
     held = lists.key_filter(conn, list_pk, due_rows) if due_rows >= _FILTER_FROM else None
-    sources: dict[int, tuple[str, str]] = {}  # read once for all the batches of the settle
     while live:
         targets = {j["pk"]: due_by_at[j["pk"]] for j in live}
         # Bound memory: cut the batch at the instant where MAX_ROWS_PER_BATCH rows are due.

@@ -27,6 +27,13 @@ _SHARED: dict[int, Backend] = {}
 _KEYS = itertools.count(1)
 
 
+def file_backend(path: str, seed: int) -> Backend:
+    """A backend on an SQLite file (a store other processes could share), for the paths an
+    in-memory store takes differently."""
+    return Backend(Settings(seed=seed, clock_start=START, clock_mode="frozen",
+                            background_ticker=False, db_url=f"sqlite:///{path}"))
+
+
 def _backend(seed: int) -> Backend:
     """One in-memory backend per seed for the whole session (building one parses every
     fixture); each Core gets a workspace of its own in it, as each API key does."""
@@ -37,8 +44,8 @@ def _backend(seed: int) -> Backend:
 
 
 class Core:
-    def __init__(self, *, seed: int = 1234) -> None:
-        self.backend = _backend(seed)
+    def __init__(self, *, seed: int = 1234, backend: Backend | None = None) -> None:
+        self.backend = backend or _backend(seed)
         self.key = key = f"wbk_core_{next(_KEYS)}"
         self.seed = seed
         self.job_ids = 0

@@ -4,27 +4,30 @@ and rows, and the slices end exactly where one settle to the same instant ends."
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sandbox.core import settle as settling
 from sandbox.core import slicing, webhooks, workspaces
 from sandbox.core import store as t
+from sandbox.core.backend import Backend
+from sandbox.core.errors import NotFound
 from sandbox.core.jobs import Pacing
-from tests.core.jobkit import T0, Core
-from tests.core.test_properties import _build, _snapshot, plan_st
+from tests.core.jobkit import T0, Core, file_backend
+from tests.core.test_properties import _build, _check, _snapshot, plan_st
 
 # 40 jobs of 6 rows, one started every 0.05 s, at 10 rows/s: about 12 running at once, and
 # every job shares keys with the others, so the order rows are applied in shows in the leads.
 JOBS, ROWS = 40, 6
 
 
-def _busy(seed: int) -> tuple[Core, int, list[int]]:
-    core = Core(seed=seed)
+def _busy(seed: int, backend: Backend | None = None) -> tuple[Core, int, list[int]]:
+    core = Core(seed=seed, backend=backend)
     lst = core.new_list()
     pks = [core.create(lst, [{"email": f"p{(n + i) % 9}@example.com", "v": n}
                              for i in range(ROWS)],
@@ -45,30 +48,45 @@ def _jobs_state(core: Core) -> dict[int, tuple[str, int]]:
 
 
 def _record_slices(monkeypatch: pytest.MonkeyPatch, core: Core) -> list[tuple[int, int]]:
-    """(jobs changed, rows applied) of every slice the ticker settles in `core`'s workspace."""
+    """(jobs changed, rows applied) of every slice the ticker settles in `core`'s workspace,
+    on either path: reading the jobs each slice (settle_part) or a round's (advance_jobs)."""
     seen: list[tuple[int, int]] = []
-    original = slicing.settle_part
+    part, advance = slicing.settle_part, slicing.advance_jobs
 
-    def spy(conn: Any, workspace: str, *args: Any, **kwargs: Any) -> Any:
+    def spy_part(conn: Any, workspace: str, *args: Any, **kwargs: Any) -> Any:
         def state() -> dict[int, tuple[str, int]]:
             return {r.pk: (r.status, r.processed) for r in conn.execute(
                 select(t.jobs.c.pk, t.jobs.c.status, t.jobs.c.processed).where(
                     t.jobs.c.workspace == workspace))}
         before = state()
-        result = original(conn, workspace, *args, **kwargs)
+        result = part(conn, workspace, *args, **kwargs)
         after = state()
         if workspace == core.key:
             seen.append((sum(after[pk] != before[pk] for pk in after),
                          sum(after[pk][1] - before[pk][1] for pk in after)))
         return result
 
-    monkeypatch.setattr(slicing, "settle_part", spy)
+    def spy_advance(conn: Any, workspace: str, rows: list[dict[str, Any]], *args: Any
+                    ) -> Any:
+        before = {j["pk"]: (j["status"], j["processed"]) for j in rows}
+        result = advance(conn, workspace, rows, *args)
+        if workspace == core.key:
+            after = {j["pk"]: (j["status"], j["processed"]) for j in rows}
+            seen.append((sum(after[pk] != before[pk] for pk in after),
+                         sum(after[pk][1] - before[pk][1] for pk in after)))
+        return result
+
+    monkeypatch.setattr(slicing, "settle_part", spy_part)
+    monkeypatch.setattr(slicing, "advance_jobs", spy_advance)
     return seen
 
 
+@pytest.mark.parametrize("store", ["memory", "file"])
 def test_the_ticker_settles_a_busy_workspace_in_slices_within_budget(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    sliced, lst, pks = _busy(seed=7101)
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, store: str) -> None:
+    backend = file_backend(str(tmp_path / "db.sqlite"), 7101) if store == "file" else None
+    sliced, lst, pks = _busy(seed=7101, backend=backend)
+    assert sliced.backend.store.in_memory is (store == "memory")
     _advance(sliced, 4.0)  # every job started, most finished: 40 jobs, 240 rows due
     monkeypatch.setattr(slicing, "MAX_JOBS", 8)
     monkeypatch.setattr(slicing, "MAX_ROWS", 12)
@@ -79,6 +97,7 @@ def test_the_ticker_settles_a_busy_workspace_in_slices_within_budget(
     assert all(changed <= 8 and rows <= 12 for changed, rows in seen), seen
     assert sum(rows for _, rows in seen) == JOBS * ROWS - sum(
         ROWS - p for _, p in _jobs_state(sliced).values())
+    assert sliced.key not in sliced.backend.rounds  # written
 
     at_once, lst_once, pks_once = _busy(seed=7102)
     at_once.settle(T0 + 4.0)
@@ -89,6 +108,148 @@ def test_the_ticker_settles_a_busy_workspace_in_slices_within_budget(
     at_once.settle(T0 + 64)
     assert _snapshot(sliced, lst, pks) == _snapshot(at_once, lst_once, pks_once)
     assert {s for s, _ in _jobs_state(sliced).values()} == {"completed"}
+
+
+def _stored_processed(core: Core) -> int:
+    return sum(p for _, p in _jobs_state(core).values())
+
+
+def _tick_with_pauses(core: Core, monkeypatch: pytest.MonkeyPatch,
+                      between: Any) -> None:
+    """One ticker round over `core` (budget 8 jobs, 12 rows), calling `between(n)` in the n-th
+    pause between two slices (where requests run)."""
+    monkeypatch.setattr(slicing, "MAX_JOBS", 8)
+    monkeypatch.setattr(slicing, "MAX_ROWS", 12)
+    pauses = iter(range(1, 10_000))
+
+    async def pause(_seconds: float) -> None:
+        between(next(pauses))
+
+    monkeypatch.setattr(slicing.asyncio, "sleep", pause)
+    asyncio.run(slicing.settle_in_slices(core.backend, core.key))
+
+
+def test_a_round_writes_its_jobs_once_and_a_settle_in_between_writes_them_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The slices of a round leave the stored jobs behind the leads until the round ends; a
+    request that settles the workspace in between writes the round's jobs first (else it
+    would apply their rows again) and ends the round."""
+    sliced, lst, pks = _busy(seed=7104)
+    _advance(sliced, 4.0)
+    stored: list[int] = []
+
+    def between(n: int) -> None:
+        stored.append(_stored_processed(sliced))
+        if n == 3:
+            with sliced.backend.workspace(sliced.key) as (_conn, _ws):  # a request's open
+                pass
+
+    _tick_with_pauses(sliced, monkeypatch, between)
+    assert stored[:3] == [0, 0, 0]  # the rounds' jobs were not written after each slice
+    assert len(stored) == 3  # the request's settle ended the round
+    assert sliced.key not in sliced.backend.rounds
+    at_once, lst_once, pks_once = _busy(seed=7105)
+    at_once.settle(T0 + 4.0)
+    assert _snapshot(sliced, lst, pks) == _snapshot(at_once, lst_once, pks_once)
+    _check(sliced, lst, pks, T0 + 4.0)
+
+
+def test_a_round_written_by_a_request_that_then_fails_is_still_written(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sliced, lst, pks = _busy(seed=7106)
+    _advance(sliced, 4.0)
+
+    def between(n: int) -> None:
+        if n == 2:
+            with pytest.raises(NotFound), sliced.backend.workspace(sliced.key) as (conn, _ws):
+                written = conn.execute(select(func.sum(t.jobs.c.processed)).where(
+                    t.jobs.c.workspace == sliced.key)).scalar()
+                assert written > 0  # written inside this transaction...
+                raise NotFound("no such job", field="jobId")
+            assert _stored_processed(sliced) == 0
+            assert sliced.key in sliced.backend.rounds  # ...rolled back: still to write
+
+    _tick_with_pauses(sliced, monkeypatch, between)
+    assert sliced.key not in sliced.backend.rounds
+    at_once, lst_once, pks_once = _busy(seed=7107)
+    at_once.settle(T0 + 4.0)
+    assert _snapshot(sliced, lst, pks) == _snapshot(at_once, lst_once, pks_once)
+
+
+def test_a_slice_that_fails_keeps_what_the_slices_before_it_settled(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing slice rolls back its lead writes and its jobs' changes; what the round
+    settled before it is written (the leads of those slices are committed), and the next
+    round carries on: nothing is lost or applied twice."""
+    sliced, lst, pks = _busy(seed=7108)
+    _advance(sliced, 4.0)
+    advance, calls = slicing.advance_jobs, []
+
+    def failing(*args: Any) -> Any:
+        calls.append(1)
+        result = advance(*args)  # its rows applied, then the slice fails
+        if len(calls) == 4:
+            raise RuntimeError("disk full")
+        return result
+
+    monkeypatch.setattr(slicing, "advance_jobs", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        _tick_with_pauses(sliced, monkeypatch, lambda n: None)
+    assert sliced.key not in sliced.backend.rounds
+    partial_processed = _stored_processed(sliced)
+    assert 0 < partial_processed < JOBS * ROWS
+    _check_leads_match_jobs(sliced, lst)
+    monkeypatch.setattr(slicing, "advance_jobs", advance)
+    _tick_with_pauses(sliced, monkeypatch, lambda n: None)
+    at_once, lst_once, pks_once = _busy(seed=7109)
+    at_once.settle(T0 + 4.0)
+    assert _snapshot(sliced, lst, pks) == _snapshot(at_once, lst_once, pks_once)
+
+
+def _check_leads_match_jobs(core: Core, lst: int) -> None:
+    """Every row a stored job counts as processed (and only those) reached the leads."""
+    with core.backend.store.begin() as conn:
+        jobs_rows = conn.execute(select(t.jobs.c.counts).where(
+            t.jobs.c.workspace == core.key)).scalars().all()
+    added = sum(c["added"] for c in jobs_rows)
+    assert added == len(core.leads(lst)) == core.lead_count(lst)
+
+
+def test_a_round_cancelled_between_slices_writes_what_it_settled() -> None:
+    sliced, lst, _pks = _busy(seed=7110)
+    _advance(sliced, 4.0)
+
+    async def cancelled_after_two_slices() -> None:
+        task = asyncio.create_task(slicing.settle_in_slices(
+            sliced.backend, sliced.key, max_jobs=8, max_rows=12, pause=3600))
+        while sliced.key not in sliced.backend.rounds:
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled_after_two_slices())
+    assert sliced.key not in sliced.backend.rounds
+    assert 0 < _stored_processed(sliced) < JOBS * ROWS
+    _check_leads_match_jobs(sliced, lst)
+
+
+@pytest.mark.parametrize("drop", ["reset", "delete"])
+def test_a_workspace_reset_or_deleted_during_a_round_ends_it(
+        monkeypatch: pytest.MonkeyPatch, drop: str) -> None:
+    sliced, _lst, _pks = _busy(seed=7111)
+    _advance(sliced, 4.0)
+    dropped = []
+
+    def between(n: int) -> None:
+        if n == 2:
+            getattr(sliced.backend, drop)(sliced.key)
+            dropped.append(drop)
+
+    _tick_with_pauses(sliced, monkeypatch, between)
+    assert dropped == [drop] and sliced.key not in sliced.backend.rounds
+    if drop == "reset":
+        assert _jobs_state(sliced) == {}
 
 
 def test_a_budget_smaller_than_what_falls_due_at_one_instant_still_moves_on() -> None:
