@@ -62,32 +62,51 @@ def x_profile(seed: int, workspace: str, *, username: str | None = None,
               platform_id: str | None = None, now: float) -> dict[str, Any]:
     """An X (Twitter) account shaped like InboxApp's Prospect. Either identifier may be given;
     the other is derived so that the same account always has the same id and handle."""
-    a = _account(seed, username, platform_id)
-    created = min(_ACCOUNTS_FROM + a.created_offset, now - 86400)
+    return stamped(*x_profile_parts(seed, workspace, username, platform_id), now)
+
+
+def x_profile_parts(seed: int, workspace: str, username: str | None, platform_id: str | None
+                    ) -> tuple[dict[str, Any], float]:
+    """x_profile without its instants (shared: only read) and when the account was created:
+    `stamped(*parts, now)` is x_profile at `now`. Remembered, like the account's draws."""
+    key = (seed, workspace, username, platform_id)
+    known = _PARTS.get(key)
+    if known is None:
+        a = _account(seed, username, platform_id)
+        known = ({
+            "platform": "twitter",
+            "platformId": a.pid,
+            "externalId": _external_id(seed, workspace, a.pid),
+            "displayName": a.display_name,
+            "username": a.handle,
+            "handle": "@" + a.handle,
+            "image": f"https://pbs.twimg.com/profile_images/{a.pid[-10:]}/photo_400x400.jpg",
+            "bio": a.bio,
+            "location": a.location,
+            "profileUrl": f"https://x.com/{a.handle}",
+            "websiteUrl": f"https://{a.site}",
+            "websiteDomain": a.site,
+            "verified": a.verified,
+            "profileType": "business" if a.business else "personal",
+            "isProtected": a.protected,
+            "followerCount": a.followers,
+            "followingCount": a.following,
+            "postCount": a.posts,
+        }, float(_ACCOUNTS_FROM + a.created_offset))
+        if len(_PARTS) >= 16_384:
+            _PARTS.clear()
+        _PARTS[key] = known
+    return known
+
+
+_PARTS: dict[tuple[int, str, str | None, str | None], tuple[dict[str, Any], float]] = {}
+
+
+def stamped(head: dict[str, Any], created: float, now: float) -> dict[str, Any]:
+    """A new profile: `head` (from x_profile_parts) with the instants as of `now`."""
     seen = iso(now)
-    return {
-        "platform": "twitter",
-        "platformId": a.pid,
-        "externalId": _external_id(seed, workspace, a.pid),
-        "displayName": a.display_name,
-        "username": a.handle,
-        "handle": "@" + a.handle,
-        "image": f"https://pbs.twimg.com/profile_images/{a.pid[-10:]}/photo_400x400.jpg",
-        "bio": a.bio,
-        "location": a.location,
-        "profileUrl": f"https://x.com/{a.handle}",
-        "websiteUrl": f"https://{a.site}",
-        "websiteDomain": a.site,
-        "verified": a.verified,
-        "profileType": "business" if a.business else "personal",
-        "isProtected": a.protected,
-        "followerCount": a.followers,
-        "followingCount": a.following,
-        "postCount": a.posts,
-        "platformCreatedAt": iso(created),
-        "firstSeenAt": seen,
-        "lastUpdatedAt": seen,
-    }
+    return {**head, "platformCreatedAt": iso(min(created, now - 86400)), "firstSeenAt": seen,
+            "lastUpdatedAt": seen}
 
 
 @lru_cache(maxsize=16_384)

@@ -261,16 +261,28 @@ def _combine(current: dict[str, Any], row: dict[str, Any], *, fill_only: bool
     """The row's non-empty values over the lead's (`fill_only`: only where the lead has none).
     Nested objects (custom columns) combine field by field, so a row naming some columns
     leaves the others alone."""
+    if not fill_only:
+        # Most values simply replace the lead's: one merge, then only the few values that
+        # do not (empty ones, nested objects) looked at one by one.
+        out = {**current, **row}
+        for name in [k for k, v in row.items() if v is None or v == "" or isinstance(v, dict)]:
+            value = row[name]
+            if isinstance(value, dict):
+                mine = current.get(name)
+                out[name] = (_combine(mine, value, fill_only=False) if isinstance(mine, dict)
+                             else value)
+            elif name in current:
+                out[name] = current[name]
+            else:
+                del out[name]
+        return out
     out = dict(current)
     for name, value in row.items():
         if value is None or (isinstance(value, str) and not value):
             continue
-        if not fill_only and not isinstance(value, dict):
-            out[name] = value  # what the branches below come to, without looking it up
-            continue
         mine = out.get(name)
         if isinstance(mine, dict) and isinstance(value, dict):
-            out[name] = _combine(mine, value, fill_only=fill_only)
-        elif not fill_only or mine in (None, ""):
+            out[name] = _combine(mine, value, fill_only=True)
+        elif mine in (None, ""):
             out[name] = value
     return out
