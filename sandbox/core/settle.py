@@ -22,6 +22,7 @@ from sqlalchemy import (
     exists,
     literal_column,
     select,
+    tuple_,
     type_coerce,
     union_all,
     update,
@@ -54,8 +55,8 @@ from sandbox.core.lifecycle import (
 from sandbox.core.sql import Fast
 
 __all__ = ["MAX_ROWS_PER_BATCH", "RESOLVERS", "ResolveContext", "Resolver", "Sink",
-           "advance_jobs", "as_read", "due_jobs", "has_untimed", "next_instant", "plan_part",
-           "settle", "settle_part", "write_jobs"]
+           "advance_jobs", "as_read", "due_jobs", "due_jobs_after", "has_untimed",
+           "next_instant", "plan_part", "settle", "settle_part", "write_jobs"]
 
 MAX_ROWS_PER_BATCH = 20_000
 # A list's leads are read into a lists.KeyFilter when a settle has at least this many rows to
@@ -109,6 +110,11 @@ _DUE = Fast(union_all(
 _SOONEST = Fast(select(*_JOB_COLUMNS).where(
     t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at <= bindparam("at")
 ).order_by(t.jobs.c.due_at, t.jobs.c.pk).limit(bindparam("n")))
+# The next jobs due by `at` after a (due_at, pk) position, in that order (a round's reads).
+_DUE_AFTER = Fast(select(*_JOB_COLUMNS).where(
+    t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at <= bindparam("at"),
+    tuple_(t.jobs.c.due_at, t.jobs.c.pk) > tuple_(bindparam("after_due"), bindparam("after_pk"))
+).order_by(t.jobs.c.due_at, t.jobs.c.pk).limit(bindparam("n")))
 # A job written without a due time is due at once and has no place in due-time order.
 _UNTIMED = Fast(select(exists().where(t.jobs.c.workspace == bindparam("ws"),
                                       t.jobs.c.due_at.is_(None))))
@@ -154,6 +160,17 @@ def settle_part(conn: Connection, workspace: str, at: float, seed: int, *, max_j
     if due is None:
         return cut, settle(conn, workspace, cut, seed)
     return cut, _settle_jobs(conn, workspace, due, cut, seed, None)
+
+
+def due_jobs_after(conn: Connection, workspace: str, at: float, after: tuple[float, int],
+                   n: int) -> list[dict[str, Any]]:
+    """Up to `n` jobs due by `at` that come after `after` (due_at, pk) in due-time order,
+    decoded, in that order (jobs without a due time are not among them)."""
+    rows = _DUE_AFTER.all(conn, {"ws": workspace, "at": quantise(at), "after_due": after[0],
+                                 "after_pk": after[1], "n": n})
+    if rows:
+        _decode_json(conn, rows)
+    return rows
 
 
 def has_untimed(conn: Connection, workspace: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -13,10 +14,11 @@ from sqlalchemy import Connection
 
 from sandbox.core.clock import quantise
 from sandbox.core.errors import NotFound
+from sandbox.core.jobs import has_due
 from sandbox.core.settle import (
     advance_jobs,
     as_read,
-    due_jobs,
+    due_jobs_after,
     has_untimed,
     next_instant,
     plan_part,
@@ -95,21 +97,27 @@ async def _in_rounds(backend: Any, workspace_id: str, jobs_budget: int, rows_bud
             if has_untimed(conn, ws.id):
                 backend.settle(conn, ws, target)
                 return slices + 1
-            jobs = due_jobs(conn, ws.id, target)
-            if not jobs:
+            if not has_due(conn, ws.id, target):
                 return slices
-            current = Round(ws.id, target, jobs)
+            current = Round(ws.id, target)
             backend.rounds.begin(current)
         try:
             while current.live:
-                with backend.workspace(workspace_id, create=False, settle=False) as (conn, ws):
-                    if not current.live:  # written (and settled further) by another open
-                        break
-                    for job in current.next_slice(conn, ws.seed, jobs_budget, rows_budget):
-                        for hook in backend.job_finished_hooks:
-                            hook(conn, ws, job)
-                    if current.complete:
-                        backend.flush_round(conn, ws.id)
+                try:
+                    with backend.workspace(workspace_id, create=False, settle=False) as (
+                            conn, ws):
+                        if not current.live:  # written (and settled further) by another open
+                            break
+                        for job in current.next_slice(conn, ws.seed, jobs_budget,
+                                                      rows_budget):
+                            for hook in backend.job_finished_hooks:
+                                hook(conn, ws, job)
+                        if current.complete:
+                            backend.flush_round(conn, ws.id)
+                except BaseException:
+                    current.revert_slice()
+                    raise
+                current.kept_slice()
                 slices += 1
                 if current.live:
                     await asyncio.sleep(wait)
@@ -121,42 +129,50 @@ async def _in_rounds(backend: Any, workspace_id: str, jobs_budget: int, rows_bud
 
 
 class Round:
-    """The jobs due by `target` in one workspace, read once and settled slice by slice in
-    memory (soonest first, as `settle_part` picks them from the database)."""
+    """The jobs due by `target` in one workspace, settled slice by slice in memory (soonest
+    first, as `settle_part` picks them from the database). Jobs are read as the slices reach
+    them, in due-time order, and each is written when the round is done with it: when it is
+    not due again by `target`, or when the round is flushed."""
 
-    def __init__(self, workspace: str, target: float, jobs: list[dict[str, Any]]) -> None:
+    def __init__(self, workspace: str, target: float) -> None:
         self.workspace = workspace
         self.target = target
-        self.jobs = {job["pk"]: job for job in jobs}
-        self.was = {job["pk"]: as_read(job) for job in jobs}  # what write_jobs checks
-        self.changed: dict[int, dict[str, Any]] = {}  # the jobs to write at the end
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.was: dict[int, tuple[Any, ...]] = {}  # what write_jobs checks
+        self.changed: dict[int, dict[str, Any]] = {}  # changed, due again, not written yet
         self.sources: dict[int, tuple[str, str]] = {}
         self.live = True  # False once written: by its own end, or by another open's settle
         self.complete = False  # settled to `target`
-        self._due = [(float(job["due_at"]), job["pk"]) for job in jobs]
-        heapq.heapify(self._due)
+        self._due: list[tuple[float, int]] = []  # (due_at, pk) of the jobs read, a heap
+        self._read_to: tuple[float, int] = (-math.inf, -1)  # every job due before is read
+        self._all_read = False
+        self._before: dict[int, dict[str, Any]] = {}  # the last slice's jobs, as they were
 
     def next_slice(self, conn: Connection, seed: int, max_jobs: int, max_rows: int
                    ) -> list[dict[str, Any]]:
         """Settle the next slice (within the budget, as `settle_part` cuts it); returns the
         jobs that finished. A slice that fails leaves the round's jobs as they were before
         it (its lead writes roll back with its transaction)."""
-        soonest = self._pop(lambda taken, _job: taken <= max_jobs)
+        soonest = self._pop(conn, max_jobs, lambda taken, _job: taken <= max_jobs)
         if not soonest:
             self.complete = True
             return []
         cut, due = plan_part(soonest, self.target, max_jobs=max_jobs, max_rows=max_rows)
         if due is None:  # a budget's worth of jobs change at one instant: all of them go
-            soonest += self._pop(lambda _taken, job: next_instant(job) <= cut)
+            soonest += self._pop(conn, max_jobs, lambda _taken, job: next_instant(job) <= cut)
             due = sorted((j for j in soonest if next_instant(j) <= cut),
                          key=lambda j: int(j["pk"]))
-        before = {job["pk"]: dict(job) for job in due}
+        self._before = {job["pk"]: dict(job) for job in due}
         try:
             finished = advance_jobs(conn, self.workspace, due, cut, seed, None, self.changed,
                                     self.sources)
+            # Jobs this round is done with are written now, not all at its end (one write
+            # of thousands of jobs would hold the loop as long as several slices).
+            done = [self.changed.pop(job["pk"]) for job in due
+                    if job["due_at"] > self.target and job["pk"] in self.changed]
+            write_jobs(conn, done, self.was)
         except BaseException:
-            for pk, copy in before.items():
-                self.jobs[pk].update(copy)
+            self.revert_slice()
             raise
         finally:
             for job in soonest:
@@ -165,16 +181,45 @@ class Round:
         self.complete = cut >= self.target
         return finished
 
-    def _pop(self, more: Callable[[int, dict[str, Any]], bool]) -> list[dict[str, Any]]:
-        """Due jobs, soonest first, while `more(taken so far, next job)` holds."""
+    def revert_slice(self) -> None:
+        """The last slice's transaction failed (its leads and writes rolled back): its jobs
+        go back to what they were before it, to be written as such. The round ends."""
+        for pk, copy in self._before.items():
+            self.jobs[pk].update(copy)
+            self.changed[pk] = self.jobs[pk]  # unchanged before it: writes what is stored
+        self._before = {}
+
+    def kept_slice(self) -> None:
+        """The last slice's transaction committed: nothing of it is to revert any more."""
+        self._before = {}
+
+    def _pop(self, conn: Connection, max_jobs: int,
+             more: Callable[[int, dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Due jobs, soonest first, while `more(taken so far, next job)` holds; reads the
+        next jobs in due-time order when the ones read so far run out."""
         taken: list[dict[str, Any]] = []
-        while self._due and self._due[0][0] <= self.target:
+        while True:
+            if not self._all_read and (not self._due or self._due[0] > self._read_to):
+                self._read(conn, 2 * (max_jobs + 1))
+                continue
+            if not self._due or self._due[0][0] > self.target:
+                return taken
             job = self.jobs[self._due[0][1]]
             if not more(len(taken), job):
-                break
+                return taken
             heapq.heappop(self._due)
             taken.append(job)
-        return taken
+
+    def _read(self, conn: Connection, n: int) -> None:
+        rows = due_jobs_after(conn, self.workspace, self.target, self._read_to, n)
+        for job in rows:
+            self.jobs[job["pk"]] = job
+            self.was[job["pk"]] = as_read(job)
+            heapq.heappush(self._due, (float(job["due_at"]), job["pk"]))
+        if len(rows) < n:
+            self._all_read = True
+        else:
+            self._read_to = (float(rows[-1]["due_at"]), int(rows[-1]["pk"]))
 
 
 class Rounds:

@@ -206,6 +206,31 @@ def test_a_slice_that_fails_keeps_what_the_slices_before_it_settled(
     assert _snapshot(sliced, lst, pks) == _snapshot(at_once, lst_once, pks_once)
 
 
+def test_a_slice_whose_transaction_fails_after_it_settled_is_reverted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure after the slice itself (a finished-job hook, the commit) rolls back its
+    leads: its jobs go back too, and the slices before it are kept."""
+    sliced, lst, pks = _busy(seed=7112)
+    _advance(sliced, 4.0)
+    finished: list[int] = []
+
+    def hook(_conn: Any, _ws: Any, job: dict[str, Any]) -> None:
+        finished.append(job["pk"])
+        if len(finished) == 5:
+            raise RuntimeError("delivery table locked")
+
+    monkeypatch.setattr(sliced.backend, "job_finished_hooks", [hook])
+    with pytest.raises(RuntimeError, match="locked"):
+        _tick_with_pauses(sliced, monkeypatch, lambda n: None)
+    assert 0 < _stored_processed(sliced) < JOBS * ROWS
+    _check_leads_match_jobs(sliced, lst)
+    monkeypatch.setattr(sliced.backend, "job_finished_hooks", [])
+    _tick_with_pauses(sliced, monkeypatch, lambda n: None)
+    at_once, lst_once, pks_once = _busy(seed=7113)
+    at_once.settle(T0 + 4.0)
+    assert _snapshot(sliced, lst, pks) == _snapshot(at_once, lst_once, pks_once)
+
+
 def _check_leads_match_jobs(core: Core, lst: int) -> None:
     """Every row a stored job counts as processed (and only those) reached the leads."""
     with core.backend.store.begin() as conn:
