@@ -4,6 +4,8 @@ and rows, and the slices end exactly where one settle to the same instant ends."
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +312,55 @@ def test_settling_in_parts_ends_where_settling_at_once_ends(plan: Any, max_jobs:
     at_once, lst_once, pks_once = _build(plan)
     at_once.settle(final)
     assert _snapshot(parts, lst, pks) == _snapshot(at_once, lst_once, pks_once)
+
+
+def test_vendor_reads_between_slices_see_what_settling_at_once_shows(
+        app: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over HTTP: InboxApp jobs settled by a ticker round, with the job list read between two
+    of its slices (the read writes the round's jobs and settles the rest), answer exactly
+    what a workspace whose clock moved at once answers; every count adds up."""
+    from tests.conftest import Sandbox
+    from tests.vendors.inboxkit import LIST, create_csv, stored_leads, usernames_csv
+
+    def jobs_after_four_seconds(key: str, with_ticker: bool) -> tuple[Any, Any]:
+        sb = Sandbox(client, key)
+        for n in range(12):  # overlapping usernames: the order rows land in shows
+            create_csv(sb, usernames_csv(8, prefix=f"u{n % 3}_"))
+        if with_ticker:
+            with app.backend.workspace(key, settle=False) as (conn, ws):
+                workspaces.save_clock(conn, ws, ws.clock.advance(4.0))
+            listed: list[Any] = []
+
+            def between(n: int) -> None:
+                if n == 2:
+                    listed.append(sb.call("inboxapp", "GET", f"/lists/{LIST}/import-jobs",
+                                          params={"limit": 100}).json()["data"])
+
+            monkeypatch.setattr(slicing, "MAX_JOBS", 3)
+            monkeypatch.setattr(slicing, "MAX_ROWS", 5)
+            pauses = iter(range(1, 10_000))
+
+            async def pause(_seconds: float) -> None:
+                between(next(pauses))
+
+            monkeypatch.setattr(slicing.asyncio, "sleep", pause)
+            asyncio.run(slicing.settle_in_slices(app.backend, key))
+            assert listed, "the round ended before its second pause"
+            answer = listed[0]
+        else:
+            sb.advance(4.0)
+            answer = sb.call("inboxapp", "GET", f"/lists/{LIST}/import-jobs",
+                             params={"limit": 100}).json()["data"]
+        for job in answer:
+            assert job["addedCount"] + job["skippedCount"] + job["failedCount"] == job[
+                "processedCount"]
+        # Ids and the list's seeded leads are drawn per workspace; the rest must match.
+        return ([{k: v for k, v in j.items() if k != "id"} for j in answer],
+                sorted(json.dumps({k: v for k, v in lead.items() if k != "externalId"},
+                                  sort_keys=True) for lead in stored_leads(app, key)
+                       if re.fullmatch(r"u[0-9]_[0-9]", lead["username"])))
+
+    sliced = jobs_after_four_seconds("wbk_slicing_http_rounds", with_ticker=True)
+    at_once = jobs_after_four_seconds("wbk_slicing_http_at_once", with_ticker=False)
+    assert sliced == at_once
+    assert any(j["processedCount"] for j in sliced[0]) and len(sliced[1]) == 24
