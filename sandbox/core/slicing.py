@@ -26,8 +26,8 @@ from sandbox.core.settle import (
     write_jobs,
 )
 
-# A slice's budget: under bench A (600 InboxApp jobs of 10 rows created a second, ~300 of them
-# running at any instant) a slice of it takes about 20 ms.
+# A slice's budget: under bench A on a real clock (~1,000 InboxApp jobs of 10 rows created a
+# second, ~500 of them running at any instant) a slice of a round takes ~12 ms (p99 ~25 ms).
 MAX_JOBS = 300
 MAX_ROWS = 400
 # Seconds the loop has for requests between two slices. Not sleep(0): a request takes several
