@@ -92,10 +92,13 @@ def add(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_pk: 
     else:
         pk = _INSERT_JOB.insert(conn, values)
     _INSERT_SOURCE.run(conn, {"job_pk": pk, "format": source_format, "content": content})
-    return {name: values.get(name) for name in _JOB_COLUMN_NAMES} | {"pk": pk}
+    # Every column, in the table's order, as get_by_pk reads it back (values names only columns).
+    job = _UNSET_JOB | values
+    job["pk"] = pk
+    return job
 
 
-_JOB_COLUMN_NAMES = tuple(t.jobs.c.keys())
+_UNSET_JOB: dict[str, Any] = dict.fromkeys(t.jobs.c.keys())
 _NEW_COUNTS_TEXT = json.dumps(new_counts())
 
 
