@@ -49,6 +49,15 @@ _INSERT_JOB = Fast(insert(t.jobs))
 # given, so that what every new job stores alike (its counts, its row errors) is serialised
 # once, not per request; any other database, or a configured serializer, takes _INSERT_JOB.
 _JSON_COLUMNS = tuple(c.key for c in t.jobs.c if isinstance(c.type, JSON))
+
+
+def json_binds_as_text(conn: Connection) -> bool:
+    """Whether a JSON column's value may be bound as the text json.dumps makes of it (SQLite,
+    with SQLAlchemy's default serializer): what SQLAlchemy's JSON type would bind there."""
+    dialect = conn.dialect
+    return dialect.name == "sqlite" and getattr(dialect, "_json_serializer", None) is None
+
+
 _INSERT_JOB_TEXT = Fast(insert(t.jobs).values(
     {name: bindparam(name, type_=Text()) for name in _JSON_COLUMNS}))
 _INSERT_SOURCE = Fast(insert(t.job_sources))
@@ -84,8 +93,7 @@ def add(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_pk: 
     if pacing is not None:
         # What `start` would write, in the same INSERT (one statement instead of three).
         values.update(_queued(full_plan, now=now, pacing=pacing))
-    dialect = conn.dialect
-    if dialect.name == "sqlite" and getattr(dialect, "_json_serializer", None) is None:
+    if json_binds_as_text(conn):
         pk = _INSERT_JOB_TEXT.insert(conn, values | {
             "plan": json.dumps(values["plan"]), "counts": _NEW_COUNTS_TEXT, "row_errors": "[]",
             "extra": json.dumps(values["extra"])})
