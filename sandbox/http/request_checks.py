@@ -111,6 +111,16 @@ class PlainRequest(ConnexionRequest):
         self._form = None
         self._files = None
 
+    @property
+    def content_type(self) -> str:
+        # Connexion's `self.headers.get("content-type", "application/octet-stream")`, read from
+        # the scope's headers as Starlette's Headers reads them (the first header of that
+        # lower-case name) without building one (and a failed hasattr before it): ~2 us.
+        for name, value in self._starlette_request.scope["headers"]:
+            if name == b"content-type":
+                return str(value.decode("latin-1"))
+        return "application/octet-stream"
+
 
 class OnceRequest(PlainRequest):
     """Connexion's request, reading the query string's parameters as Starlette's QueryParams

@@ -126,3 +126,31 @@ def test_a_vendor_request_makes_no_connexion_request_the_slow_way(
     # The security layer still refuses what it refused.
     assert sb.call("inboxapp", "POST", PATH, json=BODY,
                    headers={"Authorization": "Bearer "}).status_code == 401
+
+
+@pytest.mark.parametrize("headers", [
+    [], [(b"content-type", b"application/json")], [(b"x", b"1"), (b"content-type", b"a/b; x=1")],
+    [(b"content-type", b"text/plain"), (b"content-type", b"text/csv")],
+    [(b"Content-Type", b"text/xml")], [(b"content-type", b"caf\xe9/x")], ((b"content-type", b""),),
+])
+def test_content_type_is_connexions(headers: Any) -> None:
+    from connexion.lifecycle import ConnexionRequest
+
+    def scope() -> dict[str, Any]:
+        return {"type": "http", "headers": headers}
+
+    assert (request_checks.PlainRequest(scope()).content_type
+            == ConnexionRequest(scope()).content_type)
+    assert (request_checks.OnceRequest(scope()).content_type
+            == ConnexionRequest(scope()).content_type)
+
+
+def test_content_type_builds_no_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.requests import Request
+
+    def no_headers(self: Any) -> Any:
+        raise AssertionError("Starlette's Headers built for the content type")
+
+    monkeypatch.setattr(Request, "headers", property(no_headers))
+    scope = {"type": "http", "headers": [(b"content-type", b"application/json")]}
+    assert request_checks.OnceRequest(scope).content_type == "application/json"
