@@ -111,6 +111,17 @@ class PlainRequest(ConnexionRequest):
         self._form = None
         self._files = None
 
+    # What the handler, the security layer and Connexion's `context` read of the Starlette
+    # request, as properties: through ConnexionRequest's __getattr__, each access first fails
+    # a normal lookup (an AttributeError made and dropped) and then calls Python code.
+    @property
+    def scope(self) -> Any:
+        return self._starlette_request.scope
+
+    @property
+    def headers(self) -> Any:
+        return self._starlette_request.headers
+
     @property
     def content_type(self) -> str:
         # Connexion's `self.headers.get("content-type", "application/octet-stream")`, read from
@@ -168,8 +179,11 @@ class _Operation(RequestValidationOperation):
 
     def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
         # Connexion's, without the typing subscripts its helper evaluates on every call.
-        content_type = next((value.decode("latin-1") for name, value in headers
-                             if name.lower() == b"content-type"), None)
+        content_type = None
+        for name, value in headers:  # a loop, not next() over a generator it then closes
+            if name.lower() == b"content-type":
+                content_type = value.decode("latin-1")
+                break
         mime_type, encoding = utils.split_content_type(content_type)
         if mime_type is None:
             # Content-type header is not required: Connexion takes the first type consumed.

@@ -154,3 +154,19 @@ def test_content_type_builds_no_headers(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(Request, "headers", property(no_headers))
     scope = {"type": "http", "headers": [(b"content-type", b"application/json")]}
     assert request_checks.OnceRequest(scope).content_type == "application/json"
+
+
+def test_scope_and_headers_are_read_without_connexions_getattr(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from connexion.lifecycle import ConnexionRequest
+
+    reference = ConnexionRequest(_scope())
+    expected = (reference.scope, dict(reference.headers), reference.context)
+
+    def no_getattr(self: Any, item: str) -> Any:
+        raise AssertionError(f"__getattr__({item!r})")
+
+    monkeypatch.setattr(ConnexionRequest, "__getattr__", no_getattr)
+    request = request_checks.OnceRequest(_scope())
+    assert (request.scope, dict(request.headers), request.context) == expected
+    assert request.headers is request._starlette_request.headers  # Starlette's, kept
