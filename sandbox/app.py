@@ -13,6 +13,7 @@ from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.middleware import MiddlewarePosition
 from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
@@ -28,6 +29,7 @@ from sandbox.http.errors import connexion_handler
 from sandbox.http.gateway import DEFAULT_MAX_BODY, AllowTable, Gateway, allow_table
 from sandbox.http.operations import OnceApi
 from sandbox.http.request_checks import OnceRequestValidation
+from sandbox.http.security import PlainRequestSecurity
 from sandbox.http.swagger import DocsPathSwaggerUI
 from sandbox.http.validation import validator_map
 from sandbox.settings import SPEC_DIR, Settings
@@ -112,6 +114,7 @@ def _create_app(settings: Settings) -> AsyncApp:
     stack = app.middleware.middlewares
     stack[stack.index(SwaggerUIMiddleware)] = DocsPathSwaggerUI
     stack[stack.index(RequestValidationMiddleware)] = OnceRequestValidation
+    stack[stack.index(SecurityMiddleware)] = PlainRequestSecurity
     for code_or_exc in (Exception, ProblemException, HTTPException, 404, 405):
         app.add_error_handler(code_or_exc, connexion_handler)
     app.backend = backend

@@ -8,7 +8,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, insert, or_, select, update
+from sqlalchemy import JSON, Connection, Text, bindparam, exists, insert, or_, select, update
 
 from sandbox.core import store as t
 from sandbox.core.clock import quantise
@@ -44,6 +44,22 @@ COUNT_NAMES = ("added", "updated", "unchanged", "skipped", "blocked", "failed",
 # Statements of the request path, built once: building a statement costs more than running it.
 _BY_PK = Fast(select(t.jobs).where(t.jobs.c.pk == bindparam("job_pk")))
 _INSERT_JOB = Fast(insert(t.jobs))
+# On SQLite a JSON column holds json.dumps's text, which SQLAlchemy's JSON type makes when no
+# serializer is configured (none is: store._make_engine). This INSERT takes that text as
+# given, so that what every new job stores alike (its counts, its row errors) is serialised
+# once, not per request; any other database, or a configured serializer, takes _INSERT_JOB.
+_JSON_COLUMNS = tuple(c.key for c in t.jobs.c if isinstance(c.type, JSON))
+
+
+def json_binds_as_text(conn: Connection) -> bool:
+    """Whether a JSON column's value may be bound as the text json.dumps makes of it (SQLite,
+    with SQLAlchemy's default serializer): what SQLAlchemy's JSON type would bind there."""
+    dialect = conn.dialect
+    return dialect.name == "sqlite" and getattr(dialect, "_json_serializer", None) is None
+
+
+_INSERT_JOB_TEXT = Fast(insert(t.jobs).values(
+    {name: bindparam(name, type_=Text()) for name in _JSON_COLUMNS}))
 _INSERT_SOURCE = Fast(insert(t.job_sources))
 
 
@@ -77,12 +93,21 @@ def add(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_pk: 
     if pacing is not None:
         # What `start` would write, in the same INSERT (one statement instead of three).
         values.update(_queued(full_plan, now=now, pacing=pacing))
-    pk = _INSERT_JOB.insert(conn, values)
+    if json_binds_as_text(conn):
+        pk = _INSERT_JOB_TEXT.insert(conn, values | {
+            "plan": json.dumps(values["plan"]), "counts": _NEW_COUNTS_TEXT, "row_errors": "[]",
+            "extra": json.dumps(values["extra"])})
+    else:
+        pk = _INSERT_JOB.insert(conn, values)
     _INSERT_SOURCE.run(conn, {"job_pk": pk, "format": source_format, "content": content})
-    return {name: values.get(name) for name in _JOB_COLUMN_NAMES} | {"pk": pk}
+    # Every column, in the table's order, as get_by_pk reads it back (values names only columns).
+    job = _UNSET_JOB | values
+    job["pk"] = pk
+    return job
 
 
-_JOB_COLUMN_NAMES = tuple(t.jobs.c.keys())
+_UNSET_JOB: dict[str, Any] = dict.fromkeys(t.jobs.c.keys())
+_NEW_COUNTS_TEXT = json.dumps(new_counts())
 
 
 @lru_cache(maxsize=256)

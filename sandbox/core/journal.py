@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, Text, bindparam, delete, func, insert, select
 
 from sandbox.core import store as t
 from sandbox.core import workspaces
 from sandbox.core.clock import iso, wall_now
+from sandbox.core.jobs import json_binds_as_text
 from sandbox.core.sql import Fast
 
 MAX_BODY_CHARS = 65_536
@@ -30,16 +32,27 @@ def clip(body: bytes, total_size: int) -> str:
 
 
 _INSERT = Fast(insert(t.journal))  # built once: every vendor request writes one entry
+# The same with the JSON columns bound as json.dumps's text, where that is what SQLAlchemy's
+# JSON type binds (jobs.json_binds_as_text): an entry's `errors` and `detail` are nearly always
+# None, stored as the JSON text 'null', which needs no serialising per entry.
+_INSERT_TEXT = Fast(insert(t.journal).values(errors=bindparam("errors", type_=Text()),
+                                             detail=bindparam("detail", type_=Text())))
 
 
 def record_request(conn: Connection, *, workspace: str, at: float, vendor: str | None,
                    operation_id: str | None, method: str, path: str, query: str, status: int,
                    body: str | None, errors: list[dict[str, Any]] | None,
                    detail: dict[str, Any] | None = None) -> None:
-    pk = _INSERT.insert(conn, dict(
+    values = dict(
         workspace=workspace, at=at, kind="request", vendor=vendor, operation_id=operation_id,
         method=method, path=path, query=query, status=status, body=body, errors=errors,
-        detail=detail))
+        detail=detail)
+    if json_binds_as_text(conn):
+        values["errors"] = "null" if errors is None else json.dumps(errors)
+        values["detail"] = "null" if detail is None else json.dumps(detail)
+        pk = _INSERT_TEXT.insert(conn, values)
+    else:
+        pk = _INSERT.insert(conn, values)
     _trim(conn, workspace, (pk,))
 
 

@@ -39,14 +39,20 @@ class Workspace:
 
     def pacing(self, vendor: str, kind: str | None = None) -> Pacing:
         overrides: dict[str, dict[str, float]] = self.settings.get("pacing", {})
-        for name in ([f"{vendor}.{kind}"] if kind else []) + [vendor]:
+        for name in (f"{vendor}.{kind}", vendor) if kind else (vendor,):
             if name in overrides or name in DEFAULT_PACING:
-                base = DEFAULT_PACING.get(name, Pacing())
-                o = overrides.get(name, {})
+                base = DEFAULT_PACING.get(name, _NO_PACING)
+                o = overrides.get(name)
+                if not o:  # nearly always: the default itself (frozen, so it is shared)
+                    return base
                 return Pacing(queue_wait=o.get("queue_wait", base.queue_wait),
                               start_delay=o.get("start_delay", base.start_delay),
                               rows_per_second=o.get("rows_per_second", base.rows_per_second))
-        return Pacing(rows_per_second=100)
+        return _FALLBACK_PACING
+
+
+_NO_PACING = Pacing()
+_FALLBACK_PACING = Pacing(rows_per_second=100)
 
 
 # Every change to a workspace row other than its last-seen time, in this process: a request

@@ -12,13 +12,16 @@ import asyncio
 import collections.abc
 import copy
 import functools
+import json
 import logging
 import types
 from collections.abc import Callable
 from typing import Any
 
+from connexion import utils
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
 from connexion.context import _context, _operation, _receive, _scope, context, operation
+from connexion.datastructures import NoContent
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import (
     CONTEXT_NAME,
@@ -36,6 +39,7 @@ from connexion.decorators.parameter import logger as parameter_logger
 from connexion.decorators.response import AsyncResponseDecorator
 from connexion.exceptions import NonConformingResponseHeaders
 from connexion.http_facts import FORM_CONTENT_TYPES
+from connexion.jsonifier import JSONEncoder, Jsonifier
 from connexion.operations import AbstractOperation, OpenAPIOperation
 from connexion.security import AbstractSecurityHandler
 from connexion.utils import deep_merge
@@ -218,6 +222,27 @@ class _Response(AsyncResponseDecorator):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._produces: list[Any] = []  # [operation, its distinct response types]
+        # Connexion's default Jsonifier runs json.dumps(data, cls=JSONEncoder), which builds
+        # an encoder per call; one built with the same (default) settings encodes the same.
+        jsonifier = self.jsonifier
+        self._encoder = (JSONEncoder() if type(jsonifier) is Jsonifier and jsonifier.json is json
+                         and jsonifier.dumps_args == {"cls": JSONEncoder} else None)
+        self._json_types: dict[str | None, bool] = {}
+
+    def _serialize_data(self, data: Any, *, content_type: str) -> Any:
+        # Connexion's, with the encoder made once and whether a content type is JSON
+        # remembered (the types come from the spec and the handler: bounded all the same).
+        if self._encoder is None or data is None or data is NoContent:
+            return super()._serialize_data(data, content_type=content_type)
+        is_json = self._json_types.get(content_type)
+        if is_json is None:
+            mime_type, _ = utils.split_content_type(content_type)
+            is_json = utils.is_json_mimetype(mime_type)
+            if len(self._json_types) < 64:
+                self._json_types[content_type] = is_json
+        if is_json:
+            return self._encoder.encode(data) + "\n"
+        return data
 
     def _infer_content_type(self, data: Any, headers: Any) -> str | None:
         # Connexion's logic (decorators/response.py), step for step.

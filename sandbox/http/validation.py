@@ -172,14 +172,15 @@ def _has_long_string(value: Any) -> bool:
 def json_media_type(scope: Scope) -> Scope:
     """Connexion hands the handler parsed JSON only for application/json and +json; a JSON
     body sent as `text/json` (which Which50 documents) would reach it as bytes."""
-    headers = list(scope.get("headers", []))
-    for i, (name, value) in enumerate(headers):
+    # The headers are copied only when one is rewritten (nearly every body is application/json).
+    for i, (name, value) in enumerate(scope.get("headers", [])):
         if name == b"content-type":
             media, sep, params = value.partition(b";")
             media = media.strip().lower()
             if media.startswith(b"application/") and (media == b"application/json"
                                                        or media.endswith(b"+json")):
                 return scope
+            headers = list(scope["headers"])
             headers[i] = (name, b"application/json" + sep + params)
             return {**scope, "headers": headers}
     return scope

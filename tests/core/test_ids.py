@@ -18,7 +18,7 @@ def reference_cuid(*parts: object, length: int = 24) -> str:
     return "".join(chars)
 
 
-@pytest.mark.parametrize("length", [1, 2, 8, 9, 16, 24, 25, 32])
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 7, 8, 9, 16, 24, 25, 32, 60])
 def test_cuid_follows_its_definition(length: int) -> None:
     for i in range(400):
         parts = (1234, f"wbk_{i}", "inboxapp-job", i)

@@ -80,3 +80,93 @@ def test_content_type_is_read_as_connexion_reads_it(headers: list[tuple[bytes, b
     theirs = RequestValidationOperation.__new__(RequestValidationOperation)
     ours._operation = theirs._operation = operation  # type: ignore[assignment]
     assert ours.extract_content_type(headers) == theirs.extract_content_type(headers)
+
+
+def _scope() -> dict[str, Any]:
+    return {"type": "http", "method": "GET", "path": "/x", "query_string": b"a=1",
+            "headers": [(b"authorization", b"Bearer k")], "path_params": {"p": "1"}}
+
+
+def test_plain_requests_are_made_as_connexions_are() -> None:
+    from connexion.lifecycle import ConnexionRequest
+    from starlette.requests import Request
+
+    parser = object()
+    for made, reference in [
+        (request_checks.PlainRequest(_scope(), uri_parser=parser),
+         ConnexionRequest(_scope(), uri_parser=parser)),
+        (request_checks.OnceRequest(_scope()), ConnexionRequest(_scope())),
+        (request_checks.PlainRequest.from_starlette_request(Request(_scope()), uri_parser=parser),
+         ConnexionRequest.from_starlette_request(Request(_scope()), uri_parser=parser)),
+    ]:
+        mine, theirs = vars(made), vars(reference)
+        assert list(mine) == list(theirs)
+        assert {k: v for k, v in mine.items() if k != "_starlette_request"} == {
+            k: v for k, v in theirs.items() if k != "_starlette_request"}
+        assert type(made._starlette_request) is type(reference._starlette_request)
+        assert made._starlette_request.scope == reference._starlette_request.scope
+        assert made.headers.get("authorization") == "Bearer k"
+
+
+def test_a_vendor_request_makes_no_connexion_request_the_slow_way(
+        sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connexion.lifecycle import ConnexionRequest
+
+    made: list[Any] = []
+    real = ConnexionRequest.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        made.append(type(self))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConnexionRequest, "__init__", counting)
+    assert sb.call("inboxapp", "POST", PATH, json=BODY).status_code == 200
+    # The security layer, the parameter validator and the handler's request: all PlainRequest.
+    assert made == []
+    # The security layer still refuses what it refused.
+    assert sb.call("inboxapp", "POST", PATH, json=BODY,
+                   headers={"Authorization": "Bearer "}).status_code == 401
+
+
+@pytest.mark.parametrize("headers", [
+    [], [(b"content-type", b"application/json")], [(b"x", b"1"), (b"content-type", b"a/b; x=1")],
+    [(b"content-type", b"text/plain"), (b"content-type", b"text/csv")],
+    [(b"Content-Type", b"text/xml")], [(b"content-type", b"caf\xe9/x")], ((b"content-type", b""),),
+])
+def test_content_type_is_connexions(headers: Any) -> None:
+    from connexion.lifecycle import ConnexionRequest
+
+    def scope() -> dict[str, Any]:
+        return {"type": "http", "headers": headers}
+
+    assert (request_checks.PlainRequest(scope()).content_type
+            == ConnexionRequest(scope()).content_type)
+    assert (request_checks.OnceRequest(scope()).content_type
+            == ConnexionRequest(scope()).content_type)
+
+
+def test_content_type_builds_no_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.requests import Request
+
+    def no_headers(self: Any) -> Any:
+        raise AssertionError("Starlette's Headers built for the content type")
+
+    monkeypatch.setattr(Request, "headers", property(no_headers))
+    scope = {"type": "http", "headers": [(b"content-type", b"application/json")]}
+    assert request_checks.OnceRequest(scope).content_type == "application/json"
+
+
+def test_scope_and_headers_are_read_without_connexions_getattr(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from connexion.lifecycle import ConnexionRequest
+
+    reference = ConnexionRequest(_scope())
+    expected = (reference.scope, dict(reference.headers), reference.context)
+
+    def no_getattr(self: Any, item: str) -> Any:
+        raise AssertionError(f"__getattr__({item!r})")
+
+    monkeypatch.setattr(ConnexionRequest, "__getattr__", no_getattr)
+    request = request_checks.OnceRequest(_scope())
+    assert (request.scope, dict(request.headers), request.context) == expected
+    assert request.headers is request._starlette_request.headers  # Starlette's, kept
