@@ -14,17 +14,9 @@ from sqlalchemy import Connection
 
 from sandbox.core.clock import quantise
 from sandbox.core.errors import NotFound
+from sandbox.core.job_rows import as_read, due_jobs_after, has_untimed, write_jobs
 from sandbox.core.jobs import has_due
-from sandbox.core.settle import (
-    advance_jobs,
-    as_read,
-    due_jobs_after,
-    has_untimed,
-    next_instant,
-    plan_part,
-    settle_part,
-    write_jobs,
-)
+from sandbox.core.settle import advance_jobs, next_instant, plan_part, settle_part
 
 # A slice's budget: under bench A on a real clock (~1,000 InboxApp jobs of 10 rows created a
 # second, ~500 of them running at any instant) a slice of a round takes ~12 ms (p99 ~25 ms).

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
-from sandbox.core import settle, sources
+from sandbox.core import job_rows, sources
 from sandbox.core import store as t
 
 CSV = 'email,name\r\na@x.io,A\n\n,\nb@x.io\n"c@x.io","C, Jr"\n  ,  \nd@x.io,D\n\n'
@@ -45,7 +45,7 @@ def test_a_kept_row_handed_out_is_a_copy() -> None:
 
 def test_the_job_write_text_is_what_the_json_type_writes() -> None:
     dialect = create_engine("sqlite://").dialect
-    encode = settle._encoder(dialect)
+    encode = job_rows._encoder(dialect)
     assert encode is not None
     process = t.jobs.c.counts.type.dialect_impl(dialect).bind_processor(dialect)
     assert process is not None
