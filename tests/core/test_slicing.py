@@ -120,15 +120,20 @@ def _tick_with_pauses(core: Core, monkeypatch: pytest.MonkeyPatch,
                       between: Any) -> None:
     """One ticker round over `core` (budget 8 jobs, 12 rows), calling `between(n)` in the n-th
     pause between two slices (where requests run)."""
-    monkeypatch.setattr(slicing, "MAX_JOBS", 8)
-    monkeypatch.setattr(slicing, "MAX_ROWS", 12)
+    _round_with_pauses(core.backend, core.key, monkeypatch, between, max_jobs=8, max_rows=12)
+
+
+def _round_with_pauses(backend: Backend, key: str, monkeypatch: pytest.MonkeyPatch,
+                       between: Any, *, max_jobs: int, max_rows: int) -> None:
+    monkeypatch.setattr(slicing, "MAX_JOBS", max_jobs)
+    monkeypatch.setattr(slicing, "MAX_ROWS", max_rows)
     pauses = iter(range(1, 10_000))
 
     async def pause(_seconds: float) -> None:
         between(next(pauses))
 
     monkeypatch.setattr(slicing.asyncio, "sleep", pause)
-    asyncio.run(slicing.settle_in_slices(core.backend, core.key))
+    asyncio.run(slicing.settle_in_slices(backend, key))
 
 
 def test_a_round_writes_its_jobs_once_and_a_settle_in_between_writes_them_first(
@@ -336,15 +341,7 @@ def test_vendor_reads_between_slices_see_what_settling_at_once_shows(
                     listed.append(sb.call("inboxapp", "GET", f"/lists/{LIST}/import-jobs",
                                           params={"limit": 100}).json()["data"])
 
-            monkeypatch.setattr(slicing, "MAX_JOBS", 3)
-            monkeypatch.setattr(slicing, "MAX_ROWS", 5)
-            pauses = iter(range(1, 10_000))
-
-            async def pause(_seconds: float) -> None:
-                between(next(pauses))
-
-            monkeypatch.setattr(slicing.asyncio, "sleep", pause)
-            asyncio.run(slicing.settle_in_slices(app.backend, key))
+            _round_with_pauses(app.backend, key, monkeypatch, between, max_jobs=3, max_rows=5)
             assert listed, "the round ended before its second pause"
             answer = listed[0]
         else:
