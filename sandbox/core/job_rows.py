@@ -4,9 +4,6 @@ against a concurrent settle."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy import (
@@ -21,12 +18,11 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.engine import Dialect
 
 from sandbox.core import store as t
 from sandbox.core.clock import quantise
 from sandbox.core.errors import Conflict
-from sandbox.core.sql import Fast
+from sandbox.core.sql import Fast, json_text
 
 __all__ = ["as_read", "due_jobs", "due_jobs_after", "has_untimed", "soonest_jobs", "write_jobs"]
 
@@ -45,7 +41,7 @@ def _write(json_type: Any, status_too: bool) -> Fast:
     alone: most jobs a settle in slices writes only progressed, and an UPDATE that does not name
     an indexed column (status) skips that index (5.9 -> 3.6 us a job in SQLite). With
     `json_type` Text, counts and row_errors are bound as the text the JSON type would make of
-    them (SQLite stores that text), from `_encoder`'s prebuilt C encoder."""
+    them (SQLite stores that text), from `sql.json_text`'s prebuilt C encoder."""
     values: dict[str, Any] = dict(
         updated_at=_MOMENT, due_at=bindparam("due"), processed=bindparam("now_processed"),
         counts=bindparam("new_counts", type_=json_type or t.jobs.c.counts.type),
@@ -135,7 +131,7 @@ def write_jobs(conn: Connection, jobs: list[dict[str, Any]],
     else since (its `processed` moved) makes this a Conflict."""
     if not jobs:
         return
-    encode = _encoder(conn.dialect)
+    encode = json_text(conn.dialect)
     text = encode is not None
     if encode is None:
         def encode(value: Any) -> Any:
@@ -160,34 +156,6 @@ def write_jobs(conn: Connection, jobs: list[dict[str, Any]],
         elif all(statement.run(conn, w) == 1 for w in writes):
             continue
         raise Conflict("the job was settled concurrently; retry")
-
-
-def _encoder(dialect: Dialect) -> Callable[[Any], str] | None:
-    """What the counts and row_errors columns' JSON type makes of a value, on SQLite with the
-    default serializer (json.dumps' defaults: the same text); None elsewhere."""
-    known = _ENCODERS.get(id(dialect), _UNSEEN)
-    if known is not _UNSEEN:
-        return known
-    encode = None
-    if (dialect.name == "sqlite" and dialect.paramstyle == "qmark"
-            and getattr(dialect, "_json_serializer", None) is None
-            and c_make_encoder is not None
-            and all(_plain(t.jobs.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-                    for name in ("counts", "row_errors"))):
-        c_encode = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii,
-                                  None, ": ", ", ", False, False, True)
-
-        def encode(value: Any) -> str:
-            return "".join(c_encode(value, 0))
-    _ENCODERS[id(dialect)] = encode
-    return encode
-
-
-_ENCODERS: dict[int, Any] = {}
-
-
-def _plain(process: Callable[[Any], Any] | None) -> bool:
-    return process is not None and process({"a": [1]}) == '{"a": [1]}'
 
 
 def _decode_json(conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -31,7 +31,7 @@ from sandbox.core.lifecycle import (
     row_due_at,
 )
 from sandbox.core.settle import RESOLVERS, ResolveContext, Resolver, Sink, settle
-from sandbox.core.sql import Fast
+from sandbox.core.sql import Fast, json_text
 
 __all__ = ["ACTIVE", "FORCED_TRANSITIONS", "NEVER", "RESOLVERS", "STATUSES", "TERMINAL",
            "Pacing", "ResolveContext", "Resolver", "add", "append_rows", "create", "due_at",
@@ -44,20 +44,10 @@ COUNT_NAMES = ("added", "updated", "unchanged", "skipped", "blocked", "failed",
 # Statements of the request path, built once: building a statement costs more than running it.
 _BY_PK = Fast(select(t.jobs).where(t.jobs.c.pk == bindparam("job_pk")))
 _INSERT_JOB = Fast(insert(t.jobs))
-# On SQLite a JSON column holds json.dumps's text, which SQLAlchemy's JSON type makes when no
-# serializer is configured (none is: store._make_engine). This INSERT takes that text as
-# given, so that what every new job stores alike (its counts, its row errors) is serialised
-# once, not per request; any other database, or a configured serializer, takes _INSERT_JOB.
+# Where a JSON column may be bound as json.dumps's text (sql.json_text), this INSERT takes
+# that text as given, so that what every new job stores alike (its counts, its row errors) is
+# serialised once, not per request; elsewhere _INSERT_JOB binds the values.
 _JSON_COLUMNS = tuple(c.key for c in t.jobs.c if isinstance(c.type, JSON))
-
-
-def json_binds_as_text(conn: Connection) -> bool:
-    """Whether a JSON column's value may be bound as the text json.dumps makes of it (SQLite,
-    with SQLAlchemy's default serializer): what SQLAlchemy's JSON type would bind there."""
-    dialect = conn.dialect
-    return dialect.name == "sqlite" and getattr(dialect, "_json_serializer", None) is None
-
-
 _INSERT_JOB_TEXT = Fast(insert(t.jobs).values(
     {name: bindparam(name, type_=Text()) for name in _JSON_COLUMNS}))
 _INSERT_SOURCE = Fast(insert(t.job_sources))
@@ -93,10 +83,11 @@ def add(conn: Connection, *, workspace: str, vendor: str, job_id: str, list_pk: 
     if pacing is not None:
         # What `start` would write, in the same INSERT (one statement instead of three).
         values.update(_queued(full_plan, now=now, pacing=pacing))
-    if json_binds_as_text(conn):
+    encode = json_text(conn.dialect)
+    if encode is not None:
         pk = _INSERT_JOB_TEXT.insert(conn, values | {
-            "plan": json.dumps(values["plan"]), "counts": _NEW_COUNTS_TEXT, "row_errors": "[]",
-            "extra": json.dumps(values["extra"])})
+            "plan": encode(values["plan"]), "counts": _NEW_COUNTS_TEXT, "row_errors": "[]",
+            "extra": encode(values["extra"])})
     else:
         pk = _INSERT_JOB.insert(conn, values)
     _INSERT_SOURCE.run(conn, {"job_pk": pk, "format": source_format, "content": content})

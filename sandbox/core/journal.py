@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 from typing import Any
 
@@ -13,8 +12,7 @@ from sqlalchemy import Connection, Text, bindparam, delete, func, insert, select
 from sandbox.core import store as t
 from sandbox.core import workspaces
 from sandbox.core.clock import iso, wall_now
-from sandbox.core.jobs import json_binds_as_text
-from sandbox.core.sql import Fast
+from sandbox.core.sql import Fast, json_text
 
 MAX_BODY_CHARS = 65_536
 # Entries kept per workspace (oldest dropped): one key hammered for days, or a fuzzer, must not
@@ -33,7 +31,7 @@ def clip(body: bytes, total_size: int) -> str:
 
 _INSERT = Fast(insert(t.journal))  # built once: every vendor request writes one entry
 # The same with the JSON columns bound as json.dumps's text, where that is what SQLAlchemy's
-# JSON type binds (jobs.json_binds_as_text): an entry's `errors` and `detail` are nearly always
+# JSON type binds (sql.json_text): an entry's `errors` and `detail` are nearly always
 # None, stored as the JSON text 'null', which needs no serialising per entry.
 _INSERT_TEXT = Fast(insert(t.journal).values(errors=bindparam("errors", type_=Text()),
                                              detail=bindparam("detail", type_=Text())))
@@ -47,9 +45,10 @@ def record_request(conn: Connection, *, workspace: str, at: float, vendor: str |
         workspace=workspace, at=at, kind="request", vendor=vendor, operation_id=operation_id,
         method=method, path=path, query=query, status=status, body=body, errors=errors,
         detail=detail)
-    if json_binds_as_text(conn):
-        values["errors"] = "null" if errors is None else json.dumps(errors)
-        values["detail"] = "null" if detail is None else json.dumps(detail)
+    encode = json_text(conn.dialect)
+    if encode is not None:
+        values["errors"] = "null" if errors is None else encode(errors)
+        values["detail"] = "null" if detail is None else encode(detail)
         pk = _INSERT_TEXT.insert(conn, values)
     else:
         pk = _INSERT.insert(conn, values)

@@ -8,11 +8,13 @@ statements skip it. Any other database runs the same statement through SQLAlchem
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Insert
+from sqlalchemy import JSON, Connection, Insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
 
@@ -147,3 +149,29 @@ def _check_defaults(stmt: Executable, keys: Sequence[str]) -> None:
     if missing:
         raise ValueError(f"driver-level INSERT into {table}: give {missing} explicitly "
                          "(column defaults are not applied on this path)")
+
+
+def json_text(dialect: Dialect) -> Callable[[Any], str] | None:
+    """The text SQLAlchemy's JSON type binds for a value, where that is json.dumps's text (SQLite
+    with the default serializer, checked on the type's own bind processor), from a C encoder
+    built once: a JSON column may then be bound as that text (Text), serialised once for values
+    many rows share and without the type's per-value work. None elsewhere: bind the value."""
+    known = _JSON_TEXT.get(id(dialect), _UNSEEN)
+    if known is not _UNSEEN:
+        return known  # type: ignore[return-value]
+    encode = None
+    process = JSON().dialect_impl(dialect).bind_processor(dialect)
+    if (dialect.name == "sqlite" and dialect.paramstyle == "qmark"
+            and getattr(dialect, "_json_serializer", None) is None and c_make_encoder is not None
+            and process is not None and process({"a": [1]}) == '{"a": [1]}'):
+        c_encode = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii,
+                                  None, ": ", ", ", False, False, True)
+
+        def encode(value: Any) -> str:
+            return "".join(c_encode(value, 0))
+    _JSON_TEXT[id(dialect)] = encode
+    return encode
+
+
+_JSON_TEXT: dict[int, Callable[[Any], str] | None] = {}
+_UNSEEN = object()

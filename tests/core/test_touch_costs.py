@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
-from sandbox.core import job_rows, sources
+from sandbox.core import sources
 from sandbox.core import store as t
+from sandbox.core.sql import json_text
 
 CSV = 'email,name\r\na@x.io,A\n\n,\nb@x.io\n"c@x.io","C, Jr"\n  ,  \nd@x.io,D\n\n'
 
@@ -45,7 +46,7 @@ def test_a_kept_row_handed_out_is_a_copy() -> None:
 
 def test_the_job_write_text_is_what_the_json_type_writes() -> None:
     dialect = create_engine("sqlite://").dialect
-    encode = job_rows._encoder(dialect)
+    encode = json_text(dialect)
     assert encode is not None
     process = t.jobs.c.counts.type.dialect_impl(dialect).bind_processor(dialect)
     assert process is not None
