@@ -49,6 +49,8 @@ class ResolveContext(NamedTuple):
 
 
 Sink = dict[int, list[RowResult]]
+# A row to decide: (due, job pk, row index, row, job, the row's keys).
+Entry = tuple[float, int, int, dict[str, Any], dict[str, Any], tuple[str | None, str | None]]
 
 
 def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
@@ -62,9 +64,7 @@ def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[di
     if unread:
         sources.update((r.job_pk, (r.format, r.content)) for r in conn.execute(
             select(t.job_sources).where(t.job_sources.c.job_pk.in_(unread))))
-    # (due, job pk, row index, row, job, the row's keys)
-    batch: list[tuple[float, int, int, dict[str, Any], dict[str, Any],
-                      tuple[str | None, str | None]]] = []
+    batch: list[Entry] = []
     policies: dict[int, ImportPolicy] = {}
     last_read: dict[int, int] = {}
     new_offsets: dict[int, int] = {}
@@ -86,7 +86,7 @@ def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[di
         policy = policies[pk] = _policy(job["plan"]["policy"])
         indexes = range(job["processed"], job["processed"] + len(rows))
         last_read[pk] = indexes.stop - 1
-        dues = _row_dues(job, indexes)
+        dues = row_dues(job, indexes)
         # Rows resolved, and their keys worked out, by map: no Python-level loop per row.
         name = job["plan"].get("resolve", "")
         if name in ROW_RESOLVERS:
@@ -102,6 +102,24 @@ def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[di
     if len(pending) > 1:
         # (due, pk, index) is unique, so the tuples order by it and never compare the rows.
         batch.sort()
+    return [job for job, *_ in unreadable] + apply_rows(
+        conn, workspace, list_pk, pending, batch, policies, targets, last_read, new_offsets,
+        sink, held)
+
+
+class Decided(NamedTuple):
+    """What deciding a batch did to its jobs: each one's counts and row errors (new objects),
+    and the jobs a row failed: pk -> (error, instant, that row's number)."""
+
+    tallies: dict[int, tuple[dict[str, int], list[dict[str, Any]]]]
+    failed: dict[int, tuple[str, float, int]]
+
+
+def decide_rows(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
+                batch: list[Entry], policies: dict[int, ImportPolicy], sink: Sink | None,
+                held: lists.KeyFilter | None) -> Decided:
+    """Decide the rows of `batch` (in due order) against the list's leads and write the leads
+    and the list's lead count; the jobs of `pending` (in pk order) are left to the caller."""
     state = _load_state(conn, workspace, list_pk, pending, policies, batch, held)
     inserted: list[tuple[float, str]] = []  # instant and job of each insert, in insert order
     updated: dict[str, float] = {}  # lead key -> instant of its last update
@@ -139,7 +157,21 @@ def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[di
     if sink is not None:
         for pk, found in results.items():
             sink.setdefault(pk, []).extend(found)
-    finished = [job for job, *_ in unreadable]
+    if added_total:
+        conn.execute(update(t.lists).where(t.lists.c.pk == list_pk)
+                     .values(lead_count=t.lists.c.lead_count + added_total))
+    return Decided(tallies, failed_jobs)
+
+
+def apply_rows(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
+               batch: list[Entry], policies: dict[int, ImportPolicy], targets: dict[int, int],
+               last_read: dict[int, int], offsets: dict[int, int], sink: Sink | None,
+               held: lists.KeyFilter | None) -> list[dict[str, Any]]:
+    """`decide_rows`, then each job of `pending` carried to `targets[pk]` rows: its counts,
+    errors, progress (`last_read[pk]`: its last row in the batch), source offset and due time.
+    Returns the jobs that failed."""
+    tallies, failed_jobs = decide_rows(conn, workspace, list_pk, pending, batch, policies,
+                                       sink, held)
     for job in pending:
         counts, errors = tallies[job["pk"]]
         last_due = job["updated_at"]
@@ -152,19 +184,15 @@ def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[di
         if job["pk"] in failed_jobs:
             processed = failed_jobs[job["pk"]][2]
         job.update(processed=processed, counts=counts, row_errors=errors, updated_at=last_due,
-                   source_offset=new_offsets[job["pk"]])
+                   source_offset=offsets[job["pk"]])
         job["due_at"] = due_at(job)
     failed = [j for j in pending if j["pk"] in failed_jobs]
     finish_many([(j, "failed", failed_jobs[j["pk"]][0], failed_jobs[j["pk"]][1])
                  for j in failed])
-    finished.extend(failed)
-    if added_total:
-        conn.execute(update(t.lists).where(t.lists.c.pk == list_pk)
-                     .values(lead_count=t.lists.c.lead_count + added_total))
-    return finished
+    return failed
 
 
-def _row_dues(job: dict[str, Any], indexes: range) -> list[float]:
+def row_dues(job: dict[str, Any], indexes: range) -> list[float]:
     """`row_due_at` of each of a job's rows in `indexes`, with what it reads from the job looked
     up once."""
     rate = job["plan"].get("rate")
@@ -178,6 +206,29 @@ def _row_dues(job: dict[str, Any], indexes: range) -> list[float]:
         # instead of round(x, 6), a quarter of the cost (checked equal on 250,000 cases).
         return [(start_us + math.ceil((index + 1) * US / rate)) / US for index in indexes]
     return [quantise(start + math.ceil((index + 1) * US / rate) / US) for index in indexes]
+
+
+def job_policy(job: dict[str, Any]) -> ImportPolicy:
+    return _policy(job["plan"]["policy"])
+
+
+def row_keys_reader(policy: ImportPolicy) -> Callable[[dict[str, Any]], Any]:
+    """`key_reader(policy)`, built once per policy."""
+    return _key_reader(policy)
+
+
+def row_resolver(job: dict[str, Any], seed: int, workspace: str
+                 ) -> Callable[[dict[str, Any], float], dict[str, Any]] | None:
+    """What resolves one of the job's rows falling due at an instant (None: rows are kept as
+    read), for a caller that takes rows one at a time."""
+    name = job["plan"].get("resolve", "")
+    if name in ROW_RESOLVERS:
+        by_row = ROW_RESOLVERS[name]
+        return lambda row, _at: by_row(row)
+    if name in RESOLVERS:
+        resolver = RESOLVERS[name]
+        return lambda row, at: resolver(row, _context((seed, workspace, at)))
+    return None
 
 
 _POLICIES: dict[tuple[Any, ...], ImportPolicy] = {}

@@ -89,11 +89,32 @@ def iso(instant: float, *, millis: bool = True) -> str:
     if text is None:
         if len(_PRINTED) >= 8192:
             _PRINTED.clear()
-        text = _PRINTED[instant] = _iso(instant, millis=True)
+        text = _PRINTED[instant] = _iso_millis(instant)
     return text
 
 
 _PRINTED: dict[float, str] = {}
+
+
+def _iso_millis(instant: float) -> str:
+    """`_iso(instant, millis=True)`, with the part up to the second remembered by second: a
+    paced import stamps each row with its own instant (~1 us instead of ~3.4)."""
+    # Only for an instant on the clock's microsecond grid (all the clock hands out) before
+    # 2106: a float that close to a whole microsecond is rounded to it by datetime and by
+    # this product alike (further out, a float's spacing nears half a microsecond).
+    micros = round(instant * 1_000_000)
+    if not -2**32 < instant < 2**32 or micros / 1_000_000 != instant:
+        return _iso(instant, millis=True)
+    second, micro = divmod(micros, 1_000_000)
+    prefix = _SECONDS.get(second)
+    if prefix is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        prefix = _SECONDS[second] = _iso(float(second), millis=False)[:-1]
+    return f"{prefix}.{micro // 1000:03d}Z"
+
+
+_SECONDS: dict[int, str] = {}
 
 
 def _iso(instant: float, *, millis: bool) -> str:

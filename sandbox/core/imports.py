@@ -265,16 +265,22 @@ def _combine(current: dict[str, Any], row: dict[str, Any], *, fill_only: bool
         # Most values simply replace the lead's: one merge, then only the few values that
         # do not (empty ones, nested objects) looked at one by one.
         out = {**current, **row}
-        for name in [k for k, v in row.items() if v is None or v == "" or isinstance(v, dict)]:
+        # The values that do not simply replace the lead's: the falsy ones (`not v` rules
+        # most values out in one test; 0, False and [] get through it and then replace the
+        # lead's like any other value) and nested objects. Rows hold what JSON and CSV decode
+        # to, so a nested object is a dict itself, never a subclass (an exact class test is a
+        # third cheaper than isinstance).
+        for name in [k for k, v in row.items() if not v or v.__class__ is dict]:
             value = row[name]
             if isinstance(value, dict):
                 mine = current.get(name)
                 out[name] = (_combine(mine, value, fill_only=False) if isinstance(mine, dict)
                              else value)
-            elif name in current:
-                out[name] = current[name]
-            else:
-                del out[name]
+            elif value is None or value == "":
+                if name in current:
+                    out[name] = current[name]
+                else:
+                    del out[name]
         return out
     out = dict(current)
     for name, value in row.items():

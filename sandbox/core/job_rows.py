@@ -73,8 +73,12 @@ _DUE = Fast(union_all(
 _SOONEST = Fast(select(*_JOB_COLUMNS).where(
     t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at <= bindparam("at")
 ).order_by(t.jobs.c.due_at, t.jobs.c.pk).limit(bindparam("n")))
-# The next jobs due by `at` after a (due_at, pk) position, in that order (a round's reads).
-_DUE_AFTER = Fast(select(*_JOB_COLUMNS).where(
+# The next jobs due by `at` after a (due_at, pk) position, in that order, with their stored
+# rows (a round's reads: one statement, not a second one for the rows).
+_DUE_AFTER = Fast(select(
+    *_JOB_COLUMNS, t.job_sources.c.format.label("source_format"),
+    t.job_sources.c.content.label("source_content"),
+).select_from(t.jobs.outerjoin(t.job_sources, t.job_sources.c.job_pk == t.jobs.c.pk)).where(
     t.jobs.c.workspace == bindparam("ws"), t.jobs.c.due_at <= bindparam("at"),
     tuple_(t.jobs.c.due_at, t.jobs.c.pk) > tuple_(bindparam("after_due"), bindparam("after_pk"))
 ).order_by(t.jobs.c.due_at, t.jobs.c.pk).limit(bindparam("n")))
@@ -102,14 +106,20 @@ def soonest_jobs(conn: Connection, workspace: str, at: float, n: int) -> list[di
 
 
 def due_jobs_after(conn: Connection, workspace: str, at: float, after: tuple[float, int],
-                   n: int) -> list[dict[str, Any]]:
+                   n: int) -> tuple[list[dict[str, Any]], dict[int, tuple[str, str]]]:
     """Up to `n` jobs due by `at` that come after `after` (due_at, pk) in due-time order,
-    decoded, in that order (jobs without a due time are not among them)."""
+    decoded, in that order (jobs without a due time are not among them); and by job pk, the
+    (format, content) of their stored rows."""
     rows = _DUE_AFTER.all(conn, {"ws": workspace, "at": quantise(at), "after_due": after[0],
                                  "after_pk": after[1], "n": n})
+    sources: dict[int, tuple[str, str]] = {}
+    for row in rows:
+        fmt, content = row.pop("source_format"), row.pop("source_content")
+        if fmt is not None:
+            sources[row["pk"]] = (fmt, content)
     if rows:
         _decode_json(conn, rows)
-    return rows
+    return rows, sources
 
 
 def has_untimed(conn: Connection, workspace: str) -> bool:

@@ -39,7 +39,7 @@ from sandbox.core.lifecycle import (
 )
 
 __all__ = ["MAX_ROWS_PER_BATCH", "RESOLVERS", "ResolveContext", "Resolver", "Sink",
-           "advance_jobs", "next_instant", "plan_part", "settle", "settle_part"]
+           "advance_jobs", "collector_paused", "next_instant", "plan_part", "settle", "settle_part"]
 
 MAX_ROWS_PER_BATCH = 20_000
 # A list's leads are read into a lists.KeyFilter when a settle has at least this many rows to
@@ -153,7 +153,7 @@ def advance_jobs(conn: Connection, workspace: str, rows: list[dict[str, Any]], a
             changed[job["pk"]] = job
         if job["status"] == "running":
             by_list[int(job["list_pk"])].append(job)
-    with _collector_paused():
+    with collector_paused():
         for list_pk, jobs_of_list in by_list.items():
             finished.extend(_settle_list(conn, workspace, list_pk, jobs_of_list, at, seed, sink,
                                          changed, sources))
@@ -161,7 +161,7 @@ def advance_jobs(conn: Connection, workspace: str, rows: list[dict[str, Any]], a
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Applying a batch allocates a few containers per row (20,000 rows a batch), none of them
     cyclic: left on, the garbage collector traverses the growing batch again and again (a fifth
     of a large import's settle). Only a collector that was on is turned back on."""

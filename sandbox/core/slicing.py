@@ -5,8 +5,6 @@ transaction of its own, and the loop serves requests between slices."""
 from __future__ import annotations
 
 import asyncio
-import heapq
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +12,12 @@ from sqlalchemy import Connection
 
 from sandbox.core.clock import quantise
 from sandbox.core.errors import NotFound
-from sandbox.core.job_rows import as_read, due_jobs_after, has_untimed, write_jobs
+from sandbox.core.job_rows import has_untimed
 from sandbox.core.jobs import has_due
-from sandbox.core.settle import advance_jobs, next_instant, plan_part, settle_part
+from sandbox.core.rounds import Round, Rounds
+from sandbox.core.settle import settle_part
+
+__all__ = ["MAX_JOBS", "MAX_ROUNDS", "MAX_ROWS", "PAUSE", "Round", "Rounds", "settle_in_slices"]
 
 # A slice's budget: under bench A on a real clock (~1,000 InboxApp jobs of 10 rows created a
 # second, ~500 of them running at any instant) a slice of a round takes ~12 ms (p99 ~25 ms).
@@ -118,134 +119,3 @@ async def _in_rounds(backend: Any, workspace_id: str, jobs_budget: int, rows_bud
                 with backend.store.begin() as conn:
                     backend.rounds.flush(conn, current.workspace)
     return slices
-
-
-class Round:
-    """The jobs due by `target` in one workspace, settled slice by slice in memory (soonest
-    first, as `settle_part` picks them from the database). Jobs are read as the slices reach
-    them, in due-time order, and each is written when the round is done with it: when it is
-    not due again by `target`, or when the round is flushed."""
-
-    def __init__(self, workspace: str, target: float) -> None:
-        self.workspace = workspace
-        self.target = target
-        self.jobs: dict[int, dict[str, Any]] = {}
-        self.was: dict[int, tuple[Any, ...]] = {}  # what write_jobs checks
-        self.changed: dict[int, dict[str, Any]] = {}  # changed, due again, not written yet
-        self.sources: dict[int, tuple[str, str]] = {}
-        self.live = True  # False once written: by its own end, or by another open's settle
-        self.complete = False  # settled to `target`
-        self._due: list[tuple[float, int]] = []  # (due_at, pk) of the jobs read, a heap
-        self._read_to: tuple[float, int] = (-math.inf, -1)  # every job due before is read
-        self._all_read = False
-        self._before: dict[int, dict[str, Any]] = {}  # the last slice's jobs, as they were
-
-    def next_slice(self, conn: Connection, seed: int, max_jobs: int, max_rows: int
-                   ) -> list[dict[str, Any]]:
-        """Settle the next slice (within the budget, as `settle_part` cuts it); returns the
-        jobs that finished. A slice that fails leaves the round's jobs as they were before
-        it (its lead writes roll back with its transaction)."""
-        soonest = self._pop(conn, max_jobs, lambda taken, _job: taken <= max_jobs)
-        if not soonest:
-            self.complete = True
-            return []
-        cut, due = plan_part(soonest, self.target, max_jobs=max_jobs, max_rows=max_rows)
-        if due is None:  # a budget's worth of jobs change at one instant: all of them go
-            soonest += self._pop(conn, max_jobs, lambda _taken, job: next_instant(job) <= cut)
-            due = sorted((j for j in soonest if next_instant(j) <= cut),
-                         key=lambda j: int(j["pk"]))
-        self._before = {job["pk"]: dict(job) for job in due}
-        try:
-            finished = advance_jobs(conn, self.workspace, due, cut, seed, None, self.changed,
-                                    self.sources)
-            # Jobs this round is done with are written now, not all at its end (one write
-            # of thousands of jobs would hold the loop as long as several slices).
-            done = [self.changed.pop(job["pk"]) for job in due
-                    if job["due_at"] > self.target and job["pk"] in self.changed]
-            write_jobs(conn, done, self.was)
-        except BaseException:
-            self.revert_slice()
-            raise
-        finally:
-            for job in soonest:
-                if job["due_at"] <= self.target:
-                    heapq.heappush(self._due, (float(job["due_at"]), job["pk"]))
-        self.complete = cut >= self.target
-        return finished
-
-    def revert_slice(self) -> None:
-        """The last slice's transaction failed (its leads and writes rolled back): its jobs
-        go back to what they were before it, to be written as such. The round ends."""
-        for pk, copy in self._before.items():
-            self.jobs[pk].update(copy)
-            self.changed[pk] = self.jobs[pk]  # unchanged before it: writes what is stored
-        self._before = {}
-
-    def kept_slice(self) -> None:
-        """The last slice's transaction committed: nothing of it is to revert any more."""
-        self._before = {}
-
-    def _pop(self, conn: Connection, max_jobs: int,
-             more: Callable[[int, dict[str, Any]], bool]) -> list[dict[str, Any]]:
-        """Due jobs, soonest first, while `more(taken so far, next job)` holds; reads the
-        next jobs in due-time order when the ones read so far run out."""
-        taken: list[dict[str, Any]] = []
-        while True:
-            if not self._all_read and (not self._due or self._due[0] > self._read_to):
-                self._read(conn, 2 * (max_jobs + 1))
-                continue
-            if not self._due or self._due[0][0] > self.target:
-                return taken
-            job = self.jobs[self._due[0][1]]
-            if not more(len(taken), job):
-                return taken
-            heapq.heappop(self._due)
-            taken.append(job)
-
-    def _read(self, conn: Connection, n: int) -> None:
-        rows = due_jobs_after(conn, self.workspace, self.target, self._read_to, n)
-        for job in rows:
-            self.jobs[job["pk"]] = job
-            self.was[job["pk"]] = as_read(job)
-            heapq.heappush(self._due, (float(job["due_at"]), job["pk"]))
-        if len(rows) < n:
-            self._all_read = True
-        else:
-            self._read_to = (float(rows[-1]["due_at"]), int(rows[-1]["pk"]))
-
-
-class Rounds:
-    """The rounds under way, by workspace, whose jobs are not written yet (Backend.rounds)."""
-
-    def __init__(self) -> None:
-        self._open: dict[str, Round] = {}
-
-    def begin(self, current: Round) -> None:
-        self._open[current.workspace] = current
-
-    def holds(self, current: Round) -> bool:
-        return self._open.get(current.workspace) is current
-
-    def __contains__(self, workspace: str) -> bool:
-        return workspace in self._open
-
-    def flush(self, conn: Connection, workspace: str) -> Round | None:
-        """Write the workspace's round's jobs on `conn` and end the round; returns it (for
-        `restore`, should `conn`'s transaction fail)."""
-        current = self._open.get(workspace)
-        if current is not None:
-            write_jobs(conn, list(current.changed.values()), current.was)
-            del self._open[workspace]  # not before: a write that fails leaves it to write
-            current.live = False
-        return current
-
-    def restore(self, current: Round) -> None:
-        """Put back a round whose writing was rolled back: still to write, by the next flush."""
-        self._open.setdefault(current.workspace, current)
-
-    def discard(self, workspace: str) -> Round | None:
-        """Forget the round of a workspace being deleted (its jobs go with it)."""
-        current = self._open.pop(workspace, None)
-        if current is not None:
-            current.live = False
-        return current

@@ -141,6 +141,32 @@ def read_rows(fmt: str, content: str, offset: int, count: int, plan: dict[str, A
     return _read_csv(content, offset, count, plan, None)
 
 
+def read_ahead(fmt: str, content: str, offset: int, count: int, plan: dict[str, Any]
+               ) -> tuple[list[dict[str, Any]], list[int]]:
+    """Up to `count` rows from `offset`, and the offset after each (where a read of the rows
+    after it starts). The rows may be shared with a cache: copy one before changing it."""
+    if count <= 0:
+        return [], []
+    if fmt == "jsonl":
+        rows, _end = read_rows(fmt, content, offset, count, plan)
+        ends: list[int] = []
+        pos = offset
+        for _ in rows:
+            end = content.find("\n", pos)
+            pos = (len(content) if end < 0 else end) + 1
+            ends.append(pos)
+        return rows, ends
+    if len(content) <= _PARSED_UP_TO:
+        parsed = _parsed(content, offset, plan)
+        if parsed is not None:
+            start = parsed.starts.get(offset)
+            if start is not None:
+                return parsed.rows[start:start + count], parsed.ends[start:start + count]
+    ends = []
+    rows, _end = _read_csv(content, offset, count, plan, ends)
+    return rows, ends
+
+
 # A small CSV source (bench A's are 10 rows) is parsed to its end once and its rows kept by the
 # offset each starts at: a settle in slices reads such a job a row at a time, and parsing from
 # an offset cost ~20 us a read. Keyed by the text and the plan (its header and mapping); the

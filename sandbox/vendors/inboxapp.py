@@ -75,7 +75,7 @@ def resolve_profile(row: dict[str, Any], ctx: ResolveContext) -> dict[str, Any]:
     # remembered, and only the instants are new (a profile was ~60% of a paced row's cost).
     # Text values only (a CSV's): 1, 1.0 and True are one key but three different rows.
     key = ((ctx.seed, ctx.workspace, *row.items())
-           if all(type(v) is str for v in row.values()) else None)
+           if set(map(type, row.values())) == _TEXT else None)
     known = _RESOLVED.get(key) if key is not None else None
     if known is None:
         known = _resolution(row, ctx.seed, ctx.workspace)
@@ -96,6 +96,7 @@ def resolve_profile(row: dict[str, Any], ctx: ResolveContext) -> dict[str, Any]:
 # (failure mark, None, None). Shared: only read.
 _Resolution = tuple[dict[str, Any], float | None, dict[str, Any] | None]
 _RESOLVED: dict[tuple[Any, ...], _Resolution] = {}
+_TEXT = {str}
 
 
 def _resolution(row: dict[str, Any], seed: int, workspace: str) -> _Resolution:

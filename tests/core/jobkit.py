@@ -3,6 +3,8 @@ chosen virtual instants (no HTTP, no wall clock)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 from typing import Any
 
@@ -12,7 +14,7 @@ from sandbox.core import jobs, lists, workspaces
 from sandbox.core import store as t
 from sandbox.core.backend import Backend
 from sandbox.core.clock import parse_iso
-from sandbox.core.imports import ImportPolicy, RowResult, encode_jsonl
+from sandbox.core.imports import ImportPolicy, RowResult, count_csv_rows, encode_jsonl
 from sandbox.core.jobs import Pacing
 from sandbox.settings import Settings
 
@@ -61,14 +63,26 @@ class Core:
 
     def create(self, list_pk: int, rows: list[dict[str, Any]], *, at: float = T0,
                pacing: Pacing | None = TEN_PER_SECOND, policy: ImportPolicy = EMAIL,
-               plan: dict[str, Any] | None = None) -> int:
+               plan: dict[str, Any] | None = None, source: str = "jsonl") -> int:
+        """A job importing `rows`, stored as JSON lines, or (`source` "csv") as a CSV whose
+        header names every field of the rows (a field a row lacks is an empty cell)."""
         self.job_ids += 1
+        content, offset = encode_jsonl(rows), 0
+        if source == "csv":
+            header = list(dict.fromkeys(name for row in rows for name in row)) or ["email"]
+            out = io.StringIO()
+            csv.writer(out).writerows([header, *([row.get(h, "") for h in header]
+                                                 for row in rows)])
+            content = out.getvalue()
+            offset = len(content.split("\r\n", 1)[0]) + 2
+            plan = {**(plan or {}), "csv_header": header}
+        # A CSV's blank records (a row of empty cells) are not rows, as a vendor counts them.
+        total = count_csv_rows(content, offset) if source == "csv" else len(rows)
         with self.backend.store.begin() as conn:
             return jobs.create(conn, workspace=self.key, vendor=VENDOR,
                                job_id=f"job{self.job_ids}", list_pk=list_pk, kind="test",
-                               now=at, source_format="jsonl", content=encode_jsonl(rows),
-                               offset=0, total=len(rows), policy=policy, pacing=pacing,
-                               plan=plan)
+                               now=at, source_format=source, content=content, offset=offset,
+                               total=total, policy=policy, pacing=pacing, plan=plan)
 
     def run_now(self, list_pk: int, rows: list[dict[str, Any]], *, at: float = T0,
                 policy: ImportPolicy = EMAIL) -> tuple[dict[str, Any], list[RowResult]]:

@@ -6,6 +6,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sandbox.core import clock as clock_module
 from sandbox.core.clock import Clock, ClockError, iso, iso_offset, parse_iso, quantise, wall_now
@@ -164,6 +166,16 @@ def test_iso_formats() -> None:
     assert iso(T0, millis=False) == "2025-01-15T10:00:00Z"
     assert iso_offset(T0 + 0.25) == "2025-01-15T10:00:00.2500000+00:00"
     assert parse_iso(iso(T0 + 1.5)) == T0 + 1.5
+
+
+@settings(max_examples=2000, deadline=None, database=None)
+@given(st.one_of(st.integers(-2**32 * 10**6, 2**32 * 10**6).map(lambda us: us / 10**6),
+                 st.integers(-2**31, 2**31).map(lambda s: s + 0.9995),
+                 st.floats(-2**34, 2**34, allow_nan=False)))
+def test_iso_by_remembered_seconds_prints_what_datetime_prints(instant: float) -> None:
+    """Instants on the microsecond grid (any second, any millisecond, the half-millisecond
+    and second boundaries) and off it (printed by datetime itself)."""
+    assert clock_module._iso_millis(instant) == clock_module._iso(instant, millis=True)
 
 
 # ---- only clock.py reads the wall clock ----------------------------------------------------

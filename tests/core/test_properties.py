@@ -33,7 +33,8 @@ plan_st = st.tuples(st.lists(st.sampled_from(POOL), max_size=5, unique=True),
                     st.lists(st.sampled_from([0.05, 0.1, 0.33, 0.5, 1, 2.5]), max_size=20))
 
 
-def _build(plan: Any, *, fail_at: int | None = None) -> tuple[Core, int, list[int]]:
+def _build(plan: Any, *, fail_at: int | None = None, source: str = "jsonl"
+           ) -> tuple[Core, int, list[int]]:
     existing, job_specs, _steps = plan
     core = Core()
     lst = core.new_list()
@@ -49,7 +50,8 @@ def _build(plan: Any, *, fail_at: int | None = None) -> tuple[Core, int, list[in
             rows[fail_at] = {"email": "fail_rate_limit@example.com"}
         policy = ImportPolicy(key_fields=("email",), on_existing=on_existing,
                               check_block_list=True)
-        pks.append(core.create(lst, rows, pacing=pacing, policy=policy, at=T0 + delay))
+        pks.append(core.create(lst, rows, pacing=pacing, policy=policy, at=T0 + delay,
+                               source=source))
     return core, lst, pks
 
 

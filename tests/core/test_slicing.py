@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from sandbox.core import rounds, slicing, webhooks, workspaces
 from sandbox.core import settle as settling
-from sandbox.core import slicing, webhooks, workspaces
 from sandbox.core import store as t
 from sandbox.core.backend import Backend
 from sandbox.core.errors import NotFound
@@ -51,9 +51,10 @@ def _jobs_state(core: Core) -> dict[int, tuple[str, int]]:
 
 def _record_slices(monkeypatch: pytest.MonkeyPatch, core: Core) -> list[tuple[int, int]]:
     """(jobs changed, rows applied) of every slice the ticker settles in `core`'s workspace,
-    on either path: reading the jobs each slice (settle_part) or a round's (advance_jobs)."""
+    on either path: reading the jobs each slice (settle_part) or a round's (Round.next_slice,
+    whose jobs as they were before it are in `_before` until the slice is kept)."""
     seen: list[tuple[int, int]] = []
-    part, advance = slicing.settle_part, slicing.advance_jobs
+    part, next_slice = slicing.settle_part, rounds.Round.next_slice
 
     def spy_part(conn: Any, workspace: str, *args: Any, **kwargs: Any) -> Any:
         def state() -> dict[int, tuple[str, int]]:
@@ -68,18 +69,19 @@ def _record_slices(monkeypatch: pytest.MonkeyPatch, core: Core) -> list[tuple[in
                          sum(after[pk][1] - before[pk][1] for pk in after)))
         return result
 
-    def spy_advance(conn: Any, workspace: str, rows: list[dict[str, Any]], *args: Any
-                    ) -> Any:
-        before = {j["pk"]: (j["status"], j["processed"]) for j in rows}
-        result = advance(conn, workspace, rows, *args)
-        if workspace == core.key:
-            after = {j["pk"]: (j["status"], j["processed"]) for j in rows}
-            seen.append((sum(after[pk] != before[pk] for pk in after),
-                         sum(after[pk][1] - before[pk][1] for pk in after)))
+    def spy_slice(current: rounds.Round, *args: Any) -> Any:
+        result = next_slice(current, *args)
+        if current.workspace == core.key:
+            was = current._before
+            now = {pk: (current.jobs[pk]["status"], current.jobs[pk]["processed"])
+                   for pk in was}
+            seen.append((sum(now[pk] != (job["status"], job["processed"])
+                             for pk, job in was.items()),
+                         sum(now[pk][1] - job["processed"] for pk, job in was.items())))
         return result
 
     monkeypatch.setattr(slicing, "settle_part", spy_part)
-    monkeypatch.setattr(slicing, "advance_jobs", spy_advance)
+    monkeypatch.setattr(rounds.Round, "next_slice", spy_slice)
     return seen
 
 
@@ -190,23 +192,23 @@ def test_a_slice_that_fails_keeps_what_the_slices_before_it_settled(
     round carries on: nothing is lost or applied twice."""
     sliced, lst, pks = _busy(seed=7108)
     _advance(sliced, 4.0)
-    advance, calls = slicing.advance_jobs, []
+    apply, calls = rounds.decide_rows, []
 
     def failing(*args: Any) -> Any:
         calls.append(1)
-        result = advance(*args)  # its rows applied, then the slice fails
+        result = apply(*args)  # its rows applied, then the slice fails
         if len(calls) == 4:
             raise RuntimeError("disk full")
         return result
 
-    monkeypatch.setattr(slicing, "advance_jobs", failing)
+    monkeypatch.setattr(rounds, "decide_rows", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         _tick_with_pauses(sliced, monkeypatch, lambda n: None)
     assert sliced.key not in sliced.backend.rounds
     partial_processed = _stored_processed(sliced)
     assert 0 < partial_processed < JOBS * ROWS
     _check_leads_match_jobs(sliced, lst)
-    monkeypatch.setattr(slicing, "advance_jobs", advance)
+    monkeypatch.setattr(rounds, "decide_rows", apply)
     _tick_with_pauses(sliced, monkeypatch, lambda n: None)
     at_once, lst_once, pks_once = _busy(seed=7109)
     at_once.settle(T0 + 4.0)

@@ -1,0 +1,338 @@
+"""A ticker round on an in-memory store: the jobs of one workspace due by an instant, settled as
+one stream of rows in due-time order, a slice (a budget of rows and jobs) at a time, with each
+job written once the round is done with it."""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from sandbox.core.applying import (
+    Entry,
+    decide_rows,
+    finish_many,
+    job_policy,
+    row_dues,
+    row_keys_reader,
+    row_resolver,
+)
+from sandbox.core.imports import ImportPolicy
+from sandbox.core.job_rows import as_read, due_jobs_after, write_jobs
+from sandbox.core.lifecycle import (
+    ACTIVE,
+    DUE_SLACK,
+    NEVER,
+    STATUSES,
+    due_at,
+    row_due_at,
+    timeline_status,
+)
+from sandbox.core.settle import collector_paused, next_instant
+from sandbox.core.sources import read_ahead
+
+# Rows of a running job parsed at a time (a 10-row CSV is parsed once, whatever this is).
+READ_AHEAD = 256
+
+
+class _Ahead:
+    """A running job's rows read ahead of its progress: row `start + k` is `rows[k]`, a read
+    after it starts at `ends[k]`, and it falls due at `dues[k]` (one more due than rows: the
+    next row's, for the job's place in the stream)."""
+
+    __slots__ = ("dues", "ends", "keys", "policy", "resolve", "rows", "start")
+
+    def __init__(self, start: int, rows: list[dict[str, Any]], ends: list[int],
+                 dues: list[float], resolve: Callable[[dict[str, Any], float], dict[str, Any]]
+                 | None, policy: ImportPolicy) -> None:
+        self.start, self.rows, self.ends, self.dues = start, rows, ends, dues
+        self.resolve, self.policy, self.keys = resolve, policy, row_keys_reader(policy)
+
+
+class Round:
+    """The jobs due by `target` in one workspace. The round is a stream of their events in
+    due-time order (a job's place in it is its `due_at`, as in the database): a status change,
+    or its next row. A slice takes the next events within its budget, decides the rows it took
+    (one batch per list, as a settle does) and writes the jobs the round is done with. Rows
+    are applied in the order one settle to `target` applies them, so the round ends where that
+    settle ends; a job is read when the stream reaches it and written when it is not due again
+    by `target`, or when the round is flushed."""
+
+    def __init__(self, workspace: str, target: float) -> None:
+        self.workspace = workspace
+        self.target = target
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.was: dict[int, tuple[Any, ...]] = {}  # what write_jobs checks
+        self.changed: dict[int, dict[str, Any]] = {}  # changed, due again, not written yet
+        self.live = True  # False once written: by its own end, or by another open's settle
+        self.complete = False  # settled to `target`
+        self._due: list[tuple[float, int]] = []  # (due_at, pk): the stream, a heap
+        self._read_to: tuple[float, int] = (-math.inf, -1)  # every job due before is read
+        self._all_read = False
+        self._ahead: dict[int, _Ahead] = {}
+        self._sources: dict[int, tuple[str, str]] = {}  # (format, content) of the jobs read
+        self._before: dict[int, dict[str, Any]] = {}  # the last slice's jobs, as they were
+
+    def next_slice(self, conn: Connection, seed: int, max_jobs: int, max_rows: int
+                   ) -> list[dict[str, Any]]:
+        """Settle the next slice: at most `max_rows` rows of at most `max_jobs` jobs. Returns
+        the jobs that finished, in the order they finished. A slice that fails leaves the
+        round's jobs as they were before it (its lead writes roll back with its transaction)."""
+        self._before = {}
+        try:
+            with collector_paused():
+                return self._slice(conn, seed, max_jobs, max_rows)
+        except BaseException:
+            self.revert_slice()
+            raise
+
+    def revert_slice(self) -> None:
+        """The last slice's transaction failed (its leads and writes rolled back): its jobs
+        go back to what they were before it, to be written as such. The round ends."""
+        for pk, copy in self._before.items():
+            self.jobs[pk].update(copy)
+            self.changed[pk] = self.jobs[pk]  # unchanged before it: writes what is stored
+        self._before = {}
+
+    def kept_slice(self) -> None:
+        """The last slice's transaction committed: nothing of it is to revert any more."""
+        self._before = {}
+
+    def _slice(self, conn: Connection, seed: int, max_jobs: int, max_rows: int
+               ) -> list[dict[str, Any]]:
+        before, changed = self._before, self.changed
+        batches: dict[int, list[Entry]] = defaultdict(list)  # by list: rows in due order
+        decided: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)  # their jobs
+        # By job, for the rows taken: the index after the last, when it fell due, where a read
+        # after it starts, and the job's due time after it.
+        taken: dict[int, int] = {}
+        last_due: dict[int, float] = {}
+        offsets: dict[int, int] = {}
+        places: dict[int, float] = {}
+        ending: list[dict[str, Any]] = []  # every row taken: completes once decided
+        finished: list[dict[str, Any]] = []
+        rows = 0
+        while rows < max_rows:
+            place = self._soonest(conn, max_jobs)
+            if place is None:
+                self.complete = True
+                break
+            pk = place[1]
+            job = self.jobs[pk]
+            if pk not in before:
+                if len(before) >= max_jobs:
+                    break
+                before[pk] = dict(job)
+            changed[pk] = job
+            status = job["status"]
+            if status not in ACTIVE:  # a stale due time: nothing more to do
+                job["due_at"] = NEVER
+                self._move(pk, None)
+                continue
+            if status != "running":
+                self._start(job)
+                continue
+            index = taken.get(pk, job["processed"])
+            if index >= job["total"]:
+                ending.append(job)
+                self._move(pk, None)
+                continue
+            ahead = self._ahead.get(pk)
+            if ahead is None or not ahead.start <= index < ahead.start + len(ahead.rows):
+                ahead = self._ahead_of(job, index, seed)
+            if ahead is None:  # its stored rows cannot be read: failed at this row
+                finished.append(job)
+                self._move(pk, None)
+                continue
+            k = index - ahead.start
+            due = ahead.dues[k]
+            if place[0] < due - DUE_SLACK:
+                # Due later than the place it was read at (written by an older build): the
+                # stream puts it where its row falls due.
+                job["due_at"] = due_at(job)
+                self._move(pk, due - DUE_SLACK)
+                continue
+            if k < len(ahead.rows):
+                row = dict(ahead.rows[k])
+                if ahead.resolve is not None:
+                    row = ahead.resolve(row, due)
+                list_pk = job["list_pk"]
+                batches[list_pk].append((due, pk, index, row, job, ahead.keys(row)))
+                decided[list_pk][pk] = job
+                last_due[pk] = due
+                offsets[pk] = ahead.ends[k]
+            taken[pk] = index + 1
+            rows += 1
+            if index + 1 < job["total"]:
+                places[pk] = ahead.dues[k + 1] - DUE_SLACK
+                self._move(pk, places[pk])
+            else:
+                places[pk] = float(job["running_from"]) - DUE_SLACK  # due at once: completes
+                ending.append(job)
+                self._move(pk, None)
+        for list_pk, batch in batches.items():
+            pending = sorted(decided[list_pk].values(), key=_by_pk)
+            tallies, failed = decide_rows(conn, self.workspace, list_pk, pending, batch,
+                                          {j["pk"]: self._ahead[j["pk"]].policy
+                                           for j in pending}, None, None)
+            for job in pending:
+                pk = job["pk"]
+                counts, errors = tallies[pk]
+                failure = failed.get(pk)
+                if failure is None:
+                    job.update(processed=taken[pk], counts=counts, row_errors=errors,
+                               updated_at=last_due[pk], source_offset=offsets[pk],
+                               due_at=places[pk])
+                else:
+                    job.update(processed=failure[2], counts=counts, row_errors=errors,
+                               updated_at=failure[1], source_offset=offsets[pk])
+                    finish_many([(job, "failed", failure[0], failure[1])])
+                    finished.append(job)
+                    self._leave(pk)
+        # A source shorter than its total (written by an older build) has no row to read for
+        # some indexes: the job moves past them all the same.
+        for pk in taken.keys() - offsets.keys():
+            self.jobs[pk].update(processed=taken[pk], due_at=places[pk])
+        for job in ending:
+            if job["status"] == "running" and job["processed"] >= job["total"]:
+                total = job["total"]
+                finish_many([(job, "completed", None, row_due_at(job, total - 1) if total
+                              else float(job["running_from"]))])
+                finished.append(job)
+        for job in finished:
+            self._ahead.pop(job["pk"], None)
+            self._sources.pop(job["pk"], None)
+        if not self.complete:
+            self.complete = self._soonest(conn, max_jobs) is None
+        # Jobs this round is done with are written now, not all at its end (one write of
+        # thousands of jobs would hold the loop as long as several slices).
+        write_jobs(conn, [changed.pop(pk) for pk in before
+                          if self.jobs[pk]["due_at"] > self.target and pk in changed],
+                   self.was)
+        finished.sort(key=_finish_order)
+        return finished
+
+    def _start(self, job: dict[str, Any]) -> None:
+        """A queued or starting job's next status, at the instant it falls due (as
+        `advance_jobs` moves it)."""
+        status = timeline_status(job, next_instant(job))
+        if STATUSES.index(status) > STATUSES.index(job["status"]):
+            moment = job["queued_until"] if status == "starting" else job["running_from"]
+            job.update(status=status, started_at=job["started_at"] or job["queued_until"],
+                       updated_at=moment)
+        job["due_at"] = due_at(job)
+        self._move(job["pk"], job["due_at"])
+
+    def _ahead_of(self, job: dict[str, Any], index: int, seed: int) -> _Ahead | None:
+        """The job's rows read ahead from `index` on, read now (the caller has found that
+        `index` is not among those read); None when its stored rows cannot be read (the job
+        is then failed, as `apply_batch` fails it)."""
+        pk = job["pk"]
+        ahead = self._ahead.get(pk)
+        if ahead is not None and index == ahead.start + len(ahead.rows) and ahead.ends:
+            offset = ahead.ends[-1]
+        else:
+            offset = int(job["source_offset"])
+        fmt, content = self._sources.get(pk, ("", ""))
+        try:
+            rows, ends = read_ahead(fmt, content, offset, min(READ_AHEAD, job["total"] - index),
+                                    job["plan"])
+        except (csv.Error, ValueError) as exc:
+            # Stored rows that cannot be read (e.g. written by an older build) fail their job
+            # once, instead of making every later clock move of the workspace an error.
+            finish_many([(job, "failed", f"the import source could not be read: {exc}",
+                          row_due_at(job, index))])
+            return None
+        dues = row_dues(job, range(index, index + max(len(rows), 1) + 1))
+        ahead = self._ahead[pk] = _Ahead(index, rows, ends, dues,
+                                         row_resolver(job, seed, self.workspace),
+                                         job_policy(job))
+        return ahead
+
+    def _soonest(self, conn: Connection, max_jobs: int) -> tuple[float, int] | None:
+        """The stream's next place due by `target` (not taken from it), reading the next jobs
+        in due-time order when the ones read so far run out."""
+        due = self._due
+        while True:
+            if not self._all_read and (not due or due[0] > self._read_to):
+                self._read(conn, 2 * (max_jobs + 1))
+                continue
+            if not due or due[0][0] > self.target:
+                return None
+            return due[0]
+
+    def _move(self, pk: int, place: float | None) -> None:
+        """Give the job at the head of the stream its next place (None: none in this round)."""
+        if place is not None and place <= self.target:
+            heapq.heapreplace(self._due, (place, pk))
+        else:
+            heapq.heappop(self._due)
+
+    def _leave(self, pk: int) -> None:
+        """Take a job out of the stream wherever it is (one whose row failed it, after its
+        next place was given): rare, so a pass over the heap."""
+        self._due = [place for place in self._due if place[1] != pk]
+        heapq.heapify(self._due)
+
+    def _read(self, conn: Connection, n: int) -> None:
+        rows, sources = due_jobs_after(conn, self.workspace, self.target, self._read_to, n)
+        self._sources.update(sources)
+        for job in rows:
+            self.jobs[job["pk"]] = job
+            self.was[job["pk"]] = as_read(job)
+            heapq.heappush(self._due, (float(job["due_at"]), job["pk"]))
+        if len(rows) < n:
+            self._all_read = True
+        else:
+            self._read_to = (float(rows[-1]["due_at"]), int(rows[-1]["pk"]))
+
+
+
+def _by_pk(job: dict[str, Any]) -> int:
+    return int(job["pk"])
+
+
+def _finish_order(job: dict[str, Any]) -> tuple[float, int]:
+    return float(job["completed_at"]), int(job["pk"])
+
+
+class Rounds:
+    """The rounds under way, by workspace, whose jobs are not written yet (Backend.rounds)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, Round] = {}
+
+    def begin(self, current: Round) -> None:
+        self._open[current.workspace] = current
+
+    def holds(self, current: Round) -> bool:
+        return self._open.get(current.workspace) is current
+
+    def __contains__(self, workspace: str) -> bool:
+        return workspace in self._open
+
+    def flush(self, conn: Connection, workspace: str) -> Round | None:
+        """Write the workspace's round's jobs on `conn` and end the round; returns it (for
+        `restore`, should `conn`'s transaction fail)."""
+        current = self._open.get(workspace)
+        if current is not None:
+            write_jobs(conn, list(current.changed.values()), current.was)
+            del self._open[workspace]  # not before: a write that fails leaves it to write
+            current.live = False
+        return current
+
+    def restore(self, current: Round) -> None:
+        """Put back a round whose writing was rolled back: still to write, by the next flush."""
+        self._open.setdefault(current.workspace, current)
+
+    def discard(self, workspace: str) -> Round | None:
+        """Forget the round of a workspace being deleted (its jobs go with it)."""
+        current = self._open.pop(workspace, None)
+        if current is not None:
+            current.live = False
+        return current
