@@ -5,6 +5,7 @@ Everything a second process on the same database needs lives here; no module kee
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -276,6 +277,15 @@ class Store:
         self.engine.dispose()
 
 
+def _memory_database() -> sqlite3.Connection:
+    """A private in-memory database held by SQLite's memdb VFS (a name without a leading "/"
+    is this connection's alone). Not ":memory:", whose pages all live in the page cache: past
+    ~10,000 pages some commits scan it, and a create's transaction cost grew from ~23 to ~41
+    us between 200 and 100,000 stored jobs (scenario F). Here the pages live in the memdb
+    file and the cache keeps the hot ones: ~31 us at every size."""
+    return sqlite3.connect("file:sandbox?vfs=memdb", uri=True, check_same_thread=False)
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         in_memory = url in {"sqlite://", "sqlite:///:memory:"}
@@ -283,6 +293,7 @@ def _make_engine(url: str) -> Engine:
         if in_memory:
             # One shared connection, or every checkout would see a new empty database.
             kwargs["poolclass"] = StaticPool
+            kwargs["creator"] = _memory_database
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
