@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from connexion.exceptions import (
     ProblemException,
     UnsupportedMediaTypeProblem,
 )
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -63,6 +65,16 @@ def to_sandbox_error(exc: BaseException, method: str = "", path: str = "") -> e.
                                       field="method", rule="method",
                                       headers=dict(exc.headers or {}))
         return e.for_status(exc.status_code, str(exc.detail))
+    driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
+    if (isinstance(driver_error, sqlite3.OperationalError)
+            and "database or disk is full" in str(driver_error)):
+        # SQLITE_FULL (raised by SQLAlchemy, or by the driver itself on core.sql.Fast's path):
+        # an in-memory store at SQLite's memdb ceiling (1 GiB), or a full disk under a file
+        # store. Nothing was written: the transaction rolled back.
+        log.error("store full: %s", driver_error)
+        return e.Unavailable("the sandbox's store is full (an in-memory store holds at most "
+                             "1 GiB): reset or delete workspaces to free it; the request was "
+                             "not applied", field="store", rule="capacity")
     log.exception("internal error", exc_info=exc)
     return e.Internal("an internal error occurred; the request was not applied")
 
