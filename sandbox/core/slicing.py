@@ -20,7 +20,8 @@ from sandbox.core.settle import settle_part
 __all__ = ["MAX_JOBS", "MAX_ROUNDS", "MAX_ROWS", "PAUSE", "Round", "Rounds", "settle_in_slices"]
 
 # A slice's budget: under bench A on a real clock (~1,000 InboxApp jobs of 10 rows created a
-# second, ~500 of them running at any instant) a slice of a round takes ~12 ms (p99 ~25 ms).
+# second, ~500 of them running at any instant) a slice of a round takes ~8 ms in process (p99
+# ~20 ms); 450 jobs / 600 rows made slices longer and saved nothing measurable.
 MAX_JOBS = 300
 MAX_ROWS = 400
 # Seconds the loop has for requests between two slices. Not sleep(0): a request takes several
