@@ -118,7 +118,23 @@ class _BlockLines:
 
 def read_rows(fmt: str, content: str, offset: int, count: int, plan: dict[str, Any]
               ) -> tuple[list[dict[str, Any]], int]:
-    """Up to `count` rows from `offset`; returns the rows and the offset after them."""
+    """Up to `count` rows from `offset`; returns the rows (the caller's to change) and the
+    offset after them."""
+    return _read(fmt, content, offset, count, plan, None, copy=True)
+
+
+def read_ahead(fmt: str, content: str, offset: int, count: int, plan: dict[str, Any]
+               ) -> tuple[list[dict[str, Any]], list[int]]:
+    """Up to `count` rows from `offset`, and the offset after each (where a read of the rows
+    after it starts). The rows may be shared with a cache: copy one before changing it."""
+    ends: list[int] = []
+    rows, _end = _read(fmt, content, offset, count, plan, ends, copy=False)
+    return rows, ends
+
+
+def _read(fmt: str, content: str, offset: int, count: int, plan: dict[str, Any],
+          ends: list[int] | None, *, copy: bool) -> tuple[list[dict[str, Any]], int]:
+    """`read_rows`; `ends`, when given, gets the offset after each row read."""
     if count <= 0:
         return [], offset
     if fmt == "jsonl":
@@ -129,6 +145,8 @@ def read_rows(fmt: str, content: str, offset: int, count: int, plan: dict[str, A
             end = len(content) if end < 0 else end
             rows.append(json.loads(content[pos:end]))
             pos = end + 1
+            if ends is not None:
+                ends.append(pos)
         return rows, pos
     if len(content) <= _PARSED_UP_TO:
         parsed = _parsed(content, offset, plan)
@@ -136,35 +154,12 @@ def read_rows(fmt: str, content: str, offset: int, count: int, plan: dict[str, A
             start = parsed.starts.get(offset)
             if start is not None:
                 stop = start + count
-                out = [dict(row) for row in parsed.rows[start:stop]]
-                return out, parsed.ends[stop - 1] if stop <= len(parsed.rows) else parsed.end
-    return _read_csv(content, offset, count, plan, None)
-
-
-def read_ahead(fmt: str, content: str, offset: int, count: int, plan: dict[str, Any]
-               ) -> tuple[list[dict[str, Any]], list[int]]:
-    """Up to `count` rows from `offset`, and the offset after each (where a read of the rows
-    after it starts). The rows may be shared with a cache: copy one before changing it."""
-    if count <= 0:
-        return [], []
-    if fmt == "jsonl":
-        rows, _end = read_rows(fmt, content, offset, count, plan)
-        ends: list[int] = []
-        pos = offset
-        for _ in rows:
-            end = content.find("\n", pos)
-            pos = (len(content) if end < 0 else end) + 1
-            ends.append(pos)
-        return rows, ends
-    if len(content) <= _PARSED_UP_TO:
-        parsed = _parsed(content, offset, plan)
-        if parsed is not None:
-            start = parsed.starts.get(offset)
-            if start is not None:
-                return parsed.rows[start:start + count], parsed.ends[start:start + count]
-    ends = []
-    rows, _end = _read_csv(content, offset, count, plan, ends)
-    return rows, ends
+                out = parsed.rows[start:stop]
+                if ends is not None:
+                    ends.extend(parsed.ends[start:stop])
+                return ([dict(row) for row in out] if copy else out,
+                        parsed.ends[stop - 1] if stop <= len(parsed.rows) else parsed.end)
+    return _read_csv(content, offset, count, plan, ends)
 
 
 # A small CSV source (bench A's are 10 rows) is parsed to its end once and its rows kept by the
