@@ -102,7 +102,7 @@ def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[di
     if len(pending) > 1:
         # (due, pk, index) is unique, so the tuples order by it and never compare the rows.
         batch.sort()
-    return [job for job, *_ in unreadable] + apply_rows(
+    return [job for job, *_ in unreadable] + _carry(
         conn, workspace, list_pk, pending, batch, policies, targets, last_read, new_offsets,
         sink, held)
 
@@ -163,10 +163,10 @@ def decide_rows(conn: Connection, workspace: str, list_pk: int, pending: list[di
     return Decided(tallies, failed_jobs)
 
 
-def apply_rows(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
-               batch: list[Entry], policies: dict[int, ImportPolicy], targets: dict[int, int],
-               last_read: dict[int, int], offsets: dict[int, int], sink: Sink | None,
-               held: lists.KeyFilter | None) -> list[dict[str, Any]]:
+def _carry(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
+           batch: list[Entry], policies: dict[int, ImportPolicy], targets: dict[int, int],
+           last_read: dict[int, int], offsets: dict[int, int], sink: Sink | None,
+           held: lists.KeyFilter | None) -> list[dict[str, Any]]:
     """`decide_rows`, then each job of `pending` carried to `targets[pk]` rows: its counts,
     errors, progress (`last_read[pk]`: its last row in the batch), source offset and due time.
     Returns the jobs that failed."""
