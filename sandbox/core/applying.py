@@ -76,11 +76,8 @@ def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[di
             rows, new_offsets[job["pk"]] = read_rows(fmt, content, job["source_offset"], want,
                                                      job["plan"])
         except (csv.Error, ValueError) as exc:
-            # Stored rows that cannot be read (e.g. written by an older build) fail their job
-            # once, instead of making every later clock move of the workspace an error.
             pending.remove(job)
-            unreadable.append((job, "failed", f"the import source could not be read: {exc}",
-                               row_due_at(job, int(job["processed"]))))
+            unreadable.append(unreadable_source(job, int(job["processed"]), exc))
             continue
         pk = job["pk"]
         policy = policies[pk] = _policy(job["plan"]["policy"])
@@ -306,6 +303,14 @@ def _write_leads(conn: Connection, list_pk: int, state: ListState,
     if state.updates:
         lists.update_leads(conn, list_pk, [(key, data, updated[key])
                                            for key, data in state.updates.items()])
+
+
+def unreadable_source(job: dict[str, Any], index: int, exc: Exception
+                      ) -> tuple[dict[str, Any], str, str | None, float]:
+    """The `finish_many` item of a job whose stored rows cannot be read from row `index` on
+    (e.g. written by an older build): it fails once, at that row, instead of making every
+    later clock move of the workspace an error."""
+    return job, "failed", f"the import source could not be read: {exc}", row_due_at(job, index)
 
 
 def finish_many(items: list[tuple[dict[str, Any], str, str | None, float]]) -> None:

@@ -21,6 +21,7 @@ from sandbox.core.applying import (
     row_dues,
     row_keys_reader,
     row_resolver,
+    unreadable_source,
 )
 from sandbox.core.imports import ImportPolicy
 from sandbox.core.job_rows import as_read, due_jobs_after, write_jobs
@@ -243,10 +244,7 @@ class Round:
             rows, ends = read_ahead(fmt, content, offset, min(READ_AHEAD, job["total"] - index),
                                     job["plan"])
         except (csv.Error, ValueError) as exc:
-            # Stored rows that cannot be read (e.g. written by an older build) fail their job
-            # once, instead of making every later clock move of the workspace an error.
-            finish_many([(job, "failed", f"the import source could not be read: {exc}",
-                          row_due_at(job, index))])
+            finish_many([unreadable_source(job, index, exc)])
             return None
         dues = row_dues(job, range(index, index + max(len(rows), 1) + 1))
         ahead = self._ahead[pk] = _Ahead(index, rows, ends, dues,

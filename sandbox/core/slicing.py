@@ -5,10 +5,7 @@ transaction of its own, and the loop serves requests between slices."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
-
-from sqlalchemy import Connection
 
 from sandbox.core.clock import quantise
 from sandbox.core.errors import NotFound
@@ -31,8 +28,6 @@ PAUSE = 0.005
 # and a round settles what fell due while the one before it ran, so they shrink quickly
 # unless the workspace gets more work a second than a second can settle.
 MAX_ROUNDS = 8
-
-FinishedHook = Callable[[Connection, Any, dict[str, Any]], None]
 
 
 async def settle_in_slices(backend: Any, workspace_id: str, *, max_jobs: int | None = None,
