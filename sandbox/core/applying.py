@@ -38,6 +38,10 @@ Resolver = Callable[[dict[str, Any], "ResolveContext"], dict[str, Any]]
 RESOLVERS: dict[str, Resolver] = {}
 # Resolvers that read nothing but the row (no context is built for each row they resolve).
 ROW_RESOLVERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+# Resolvers (of RESOLVERS) whose rows resolved at two instants differ only in the values of
+# fields that are non-empty text and no key: a ticker round may then fold a row into the next
+# row of the same lead from the same source row (see `decide_rows`).
+FOLDABLE: set[str] = set()
 
 
 class ResolveContext(NamedTuple):
@@ -49,8 +53,10 @@ class ResolveContext(NamedTuple):
 
 
 Sink = dict[int, list[RowResult]]
-# A row to decide: (due, job pk, row index, row, job, the row's keys).
-Entry = tuple[float, int, int, dict[str, Any], dict[str, Any], tuple[str | None, str | None]]
+# A row to decide: (due, job pk, row index, row, job, the row's keys). The row may be given
+# unresolved, as (source row, resolver or None) (`Lazy`), by a caller that worked out its keys.
+Entry = tuple[float, int, int, Any, dict[str, Any], tuple[str | None, str | None]]
+Lazy = tuple[dict[str, Any], Callable[[dict[str, Any], float], dict[str, Any]] | None]
 
 
 def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
@@ -125,10 +131,40 @@ def decide_rows(conn: Connection, workspace: str, list_pk: int, pending: list[di
     tallies = {j["pk"]: (dict(j["counts"]), list(j["row_errors"])) for j in pending}
     results: dict[int, list[RowResult]] = defaultdict(list)
     added_total = 0
-    for due, pk, index, row, job, keys in batch:
+    folds = _foldable(batch) if sink is None else ()
+    # Of the rows folded: each key's last one (applied instead, should the next row of its key
+    # not be applied), and the invalid-value flags of each source row decided added or updated.
+    folded: dict[str, Entry] = {}
+    clean: dict[int, tuple[bool, bool]] = {}
+    for position, entry in enumerate(batch):
+        due, pk, index, row, job, keys = entry
         if pk in failed_jobs:
+            if folded and keys[0] in folded:
+                _unfold(folded.pop(keys[0]), policies, state, updated)
             continue
+        if row.__class__ is tuple:
+            source, resolve = row
+            if position in folds:
+                flags = clean.get(id(source))
+                if flags is not None:
+                    # Its source row was decided added or updated before in this batch: the
+                    # lead exists and holds every value of it a policy keeps (no value leaves
+                    # a lead), and the row updates it, as the next row of its key will do
+                    # again over all it writes. So it is counted, not resolved nor merged.
+                    counts = tallies[pk][0]
+                    counts["updated"] += 1
+                    counts["invalid_email"] += flags[0]
+                    counts["invalid_sms"] += flags[1]
+                    folded[keys[0]] = entry  # type: ignore[index]
+                    continue
+            row = dict(source) if resolve is None else resolve(dict(source), due)
+        else:
+            source = None
+        if folded:
+            folded.pop(keys[0], None)  # type: ignore[arg-type]
         result, _stored = decide(policies[pk], index, row, state, keys)
+        if source is not None and result.outcome in _APPLIED:
+            clean[id(source)] = (result.invalid_email, result.invalid_sms)
         if sink is not None:
             results[pk].append(result)
         counts, errors = tallies[pk]
@@ -158,6 +194,35 @@ def decide_rows(conn: Connection, workspace: str, list_pk: int, pending: list[di
         conn.execute(update(t.lists).where(t.lists.c.pk == list_pk)
                      .values(lead_count=t.lists.c.lead_count + added_total))
     return Decided(tallies, failed_jobs)
+
+
+_APPLIED = frozenset({"added", "updated"})
+
+
+def _foldable(batch: list[Entry]) -> set[int]:
+    """Positions in `batch` of unresolved rows whose key's next row in the batch comes from
+    the same source row. Such a row need not be resolved nor merged: the next one overwrites
+    every value it writes (the caller gives unresolved rows only for policies where that
+    holds: the row's values replace the lead's, no alternative key, no tags added)."""
+    after: dict[Any, Any] = {}  # key -> the source row of the next row with that key
+    out: set[int] = set()
+    for position in range(len(batch) - 1, -1, -1):
+        _due, _pk, _index, row, _job, keys = batch[position]
+        source = row[0] if row.__class__ is tuple else None
+        if source is not None and after.get(keys[0]) is source:
+            out.add(position)
+        after[keys[0]] = source
+    return out
+
+
+def _unfold(entry: Entry, policies: dict[int, ImportPolicy], state: ListState,
+            updated: dict[str, float]) -> None:
+    """Apply a folded row after all (its counts are already kept): the next row of its key
+    was not applied, its job having failed first."""
+    due, pk, index, (source, resolve), _job, keys = entry
+    row = dict(source) if resolve is None else resolve(dict(source), due)
+    decide(policies[pk], index, row, state, keys)
+    updated[keys[0]] = due  # type: ignore[index]
 
 
 def _carry(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],

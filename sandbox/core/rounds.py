@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from sandbox.core.applying import (
+    FOLDABLE,
+    ROW_RESOLVERS,
     Entry,
     decide_rows,
     finish_many,
@@ -39,20 +41,29 @@ from sandbox.core.sources import read_ahead
 
 # Rows of a running job parsed at a time (a 10-row CSV is parsed once, whatever this is).
 READ_AHEAD = 256
+# Source rows whose keys a round remembers (each entry keeps its row alive).
+_KEYS_KEPT = 65_536
 
 
 class _Ahead:
     """A running job's rows read ahead of its progress: row `start + k` is `rows[k]`, a read
     after it starts at `ends[k]`, and it falls due at `dues[k]` (one more due than rows: the
-    next row's, for the job's place in the stream)."""
+    next row's, for the job's place in the stream). `folds`: its rows may be handed to
+    `decide_rows` unresolved (see `applying.decide_rows`) once their keys are known."""
 
-    __slots__ = ("dues", "ends", "keys", "policy", "resolve", "rows", "start")
+    __slots__ = ("dues", "ends", "folds", "keys", "policy", "resolve", "rows", "start")
 
     def __init__(self, start: int, rows: list[dict[str, Any]], ends: list[int],
                  dues: list[float], resolve: Callable[[dict[str, Any], float], dict[str, Any]]
-                 | None, policy: ImportPolicy) -> None:
+                 | None, policy: ImportPolicy, resolver: str) -> None:
         self.start, self.rows, self.ends, self.dues = start, rows, ends, dues
         self.resolve, self.policy, self.keys = resolve, policy, row_keys_reader(policy)
+        # A later row of a lead overwrites all an earlier one wrote when the row's values
+        # replace the lead's and nothing else decides which lead a row updates; rows resolved
+        # at two instants must then differ only in values no merge or key looks at.
+        self.folds = (policy.on_existing in {"update", "overwrite"}
+                      and not policy.alt_key_field and not policy.tags
+                      and (not resolver or resolver in FOLDABLE or resolver in ROW_RESOLVERS))
 
 
 class Round:
@@ -78,6 +89,9 @@ class Round:
         self._ahead: dict[int, _Ahead] = {}
         self._sources: dict[int, tuple[str, str]] = {}  # (format, content) of the jobs read
         self._before: dict[int, dict[str, Any]] = {}  # the last slice's jobs, as they were
+        # id(source row) -> (that row, its keys): rows of jobs sharing a source (same text and
+        # plan: the same parsed rows) and folding need not be resolved to find their keys.
+        self._keys_of: dict[int, tuple[dict[str, Any], tuple[str | None, str | None]]] = {}
 
     def next_slice(self, conn: Connection, seed: int, max_jobs: int, max_rows: int
                    ) -> list[dict[str, Any]]:
@@ -106,7 +120,7 @@ class Round:
 
     def _slice(self, conn: Connection, seed: int, max_jobs: int, max_rows: int
                ) -> list[dict[str, Any]]:
-        before, changed = self._before, self.changed
+        before, changed, keys_of = self._before, self.changed, self._keys_of
         batches: dict[int, list[Entry]] = defaultdict(list)  # by list: rows in due order
         decided: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)  # their jobs
         # By job, for the rows taken: the index after the last, when it fell due, where a read
@@ -159,11 +173,25 @@ class Round:
                 self._move(pk, due - DUE_SLACK)
                 continue
             if k < len(ahead.rows):
-                row = dict(ahead.rows[k])
-                if ahead.resolve is not None:
-                    row = ahead.resolve(row, due)
+                source = ahead.rows[k]
+                if ahead.folds:
+                    row: Any = (source, ahead.resolve)  # resolved when (if) decided
+                    known = keys_of.get(id(source))
+                    if known is not None and known[0] is source:
+                        keys = known[1]
+                    else:  # resolved once here for its keys, which no instant changes
+                        keys = ahead.keys(ahead.resolve(dict(source), due)
+                                          if ahead.resolve is not None else source)
+                        if len(keys_of) >= _KEYS_KEPT:
+                            keys_of.clear()
+                        keys_of[id(source)] = (source, keys)
+                else:
+                    row = dict(source)
+                    if ahead.resolve is not None:
+                        row = ahead.resolve(row, due)
+                    keys = ahead.keys(row)
                 list_pk = job["list_pk"]
-                batches[list_pk].append((due, pk, index, row, job, ahead.keys(row)))
+                batches[list_pk].append((due, pk, index, row, job, keys))
                 decided[list_pk][pk] = job
                 last_due[pk] = due
                 offsets[pk] = ahead.ends[k]
@@ -249,7 +277,7 @@ class Round:
         dues = row_dues(job, range(index, index + max(len(rows), 1) + 1))
         ahead = self._ahead[pk] = _Ahead(index, rows, ends, dues,
                                          row_resolver(job, seed, self.workspace),
-                                         job_policy(job))
+                                         job_policy(job), job["plan"].get("resolve", ""))
         return ahead
 
     def _soonest(self, conn: Connection, max_jobs: int) -> tuple[float, int] | None:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from sandbox.core import jobs, lists
 from sandbox.core import store as t
+from sandbox.core.applying import FOLDABLE
 from sandbox.core.backend import current
 from sandbox.core.clock import iso
 from sandbox.core.errors import (
@@ -128,6 +129,9 @@ def _resolution(row: dict[str, Any], seed: int, workspace: str) -> _Resolution:
 
 
 jobs.RESOLVERS["inboxapp.profile"] = resolve_profile
+# A row resolved at two instants differs only in the profile's three instants: non-empty text,
+# never the key (platformId). A ticker round may fold such rows (applying.FOLDABLE).
+FOLDABLE.add("inboxapp.profile")
 
 
 def _policy(merge: str = "skip") -> ImportPolicy:

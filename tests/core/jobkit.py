@@ -46,9 +46,12 @@ def _backend(seed: int) -> Backend:
 
 
 class Core:
-    def __init__(self, *, seed: int = 1234, backend: Backend | None = None) -> None:
+    def __init__(self, *, seed: int = 1234, backend: Backend | None = None,
+                 key: str | None = None) -> None:
+        """`key`: the workspace's (a new one by default); fake data derives from it, so two
+        cores compared for equal fakes share one, each in a backend of its own."""
         self.backend = backend or _backend(seed)
-        self.key = key = f"wbk_core_{next(_KEYS)}"
+        self.key = key = key or f"wbk_core_{next(_KEYS)}"
         self.seed = seed
         self.job_ids = 0
         with self.backend.store.begin() as conn:
