@@ -132,8 +132,14 @@ class Round:
         ending: list[dict[str, Any]] = []  # every row taken: completes once decided
         finished: list[dict[str, Any]] = []
         rows = 0
+        stream, target = self._due, self.target
         while rows < max_rows:
-            place = self._soonest(conn, max_jobs)
+            # The head of the stream when it is read and due: `_soonest` without its call.
+            if stream and (self._all_read or stream[0] <= self._read_to) and (
+                    stream[0][0] <= target):
+                place: tuple[float, int] | None = stream[0]
+            else:
+                place = self._soonest(conn, max_jobs)
             if place is None:
                 self.complete = True
                 break
@@ -198,8 +204,11 @@ class Round:
             taken[pk] = index + 1
             rows += 1
             if index + 1 < job["total"]:
-                places[pk] = ahead.dues[k + 1] - DUE_SLACK
-                self._move(pk, places[pk])
+                next_place = places[pk] = ahead.dues[k + 1] - DUE_SLACK
+                if next_place <= target:  # `_move`, inline on the path every row takes
+                    heapq.heapreplace(stream, (next_place, pk))
+                else:
+                    heapq.heappop(stream)
             else:
                 places[pk] = float(job["running_from"]) - DUE_SLACK  # due at once: completes
                 ending.append(job)

@@ -16,11 +16,13 @@ from sandbox.core.settle import settle_part
 
 __all__ = ["MAX_JOBS", "MAX_ROUNDS", "MAX_ROWS", "PAUSE", "Round", "Rounds", "settle_in_slices"]
 
-# A slice's budget: under bench A on a real clock (~1,000 InboxApp jobs of 10 rows created a
-# second, ~500 of them running at any instant) a slice of a round takes ~8 ms in process (p99
-# ~20 ms); 450 jobs / 600 rows made slices longer and saved nothing measurable.
-MAX_JOBS = 300
-MAX_ROWS = 400
+# A slice's budget: under bench A on a real clock (~1,300 InboxApp jobs of 10 rows created a
+# second, ~650 of them running at any instant) a slice of a round takes ~6 ms in process (p99
+# ~23 ms). With 300 jobs / 400 rows (slices of ~4 ms since rows fold) the ticker, paced by the
+# pauses between slices, applied ~10,000 of the ~13,000 rows falling due a second: it fell
+# further behind every round, leaving the backlog to the next request that reads.
+MAX_JOBS = 450
+MAX_ROWS = 600
 # Seconds the loop has for requests between two slices. Not sleep(0): a request takes several
 # turns of the loop (read, run, write), so a ticker back after one turn would take most of it.
 PAUSE = 0.005
