@@ -188,9 +188,10 @@ def report(res: dict[str, Any]) -> str:
             base = _row(res[name], "prism default")
             out += [f"## {title}", "", table(
                 ["server", "req/s", "vs Prism default", "p50 ms", "p99 ms", "requests",
-                 "non-2xx", "server CPU ms/req"],
+                 "non-2xx", "server CPU ms/req", "first read after ms"],
                 [[r["server"], r["rps"], f"{r['rps'] / base['rps']:.2f}x" if base else "-",
-                  r["p50_ms"], r["p99_ms"], r["requests"], r["non2xx"], r["cpu_ms"]]
+                  r["p50_ms"], r["p99_ms"], r["requests"], r["non2xx"], r["cpu_ms"],
+                  r.get("catch_up_ms") if r.get("catch_up_ms") is not None else "-"]
                  for r in res[name]]),
                 ""]
     if "C" in res:

@@ -27,6 +27,7 @@ def test_smoke_run_measures_every_scenario_with_only_2xx_answers(tmp_path: Path)
         (row,) = res[name]
         assert row["requests"] > 0 and row["non2xx"] == 0 and row["socket_errors"] == 0, row
         assert row["p50_ms"] <= row["p99_ms"]
+        assert row["catch_up_ms"] > 0, row  # the first read after the load answered 200
     assert 0 < res["C"][0]["median_s"] < 60
     d = res["D"]
     assert d["answer_status"] == "queued" and d["rows"] > 500
