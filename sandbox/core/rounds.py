@@ -41,8 +41,9 @@ from sandbox.core.sources import read_ahead
 
 # Rows of a running job parsed at a time (a 10-row CSV is parsed once, whatever this is).
 READ_AHEAD = 256
-# Source rows whose keys a round remembers (each entry keeps its row alive).
-_KEYS_KEPT = 65_536
+# Source rows whose keys a round remembers (each entry keeps its row alive): a file shared by
+# many jobs has few rows; a large file's rows are met once each, and are not kept for long.
+_KEYS_KEPT = 4096
 
 
 class _Ahead:
@@ -180,22 +181,21 @@ class Round:
                 continue
             if k < len(ahead.rows):
                 source = ahead.rows[k]
-                if ahead.folds:
-                    row: Any = (source, ahead.resolve)  # resolved when (if) decided
-                    known = keys_of.get(id(source))
-                    if known is not None and known[0] is source:
-                        keys = known[1]
-                    else:  # resolved once here for its keys, which no instant changes
-                        keys = ahead.keys(ahead.resolve(dict(source), due)
-                                          if ahead.resolve is not None else source)
-                        if len(keys_of) >= _KEYS_KEPT:
-                            keys_of.clear()
-                        keys_of[id(source)] = (source, keys)
+                known = keys_of.get(id(source)) if ahead.folds else None
+                if known is not None and known[0] is source:
+                    # A source row met before (another job of the same file): its keys are
+                    # known, and it is resolved only if `decide_rows` does not fold it.
+                    row: Any = (source, ahead.resolve)
+                    keys = known[1]
                 else:
                     row = dict(source)
                     if ahead.resolve is not None:
                         row = ahead.resolve(row, due)
                     keys = ahead.keys(row)
+                    if ahead.folds:
+                        if len(keys_of) >= _KEYS_KEPT:
+                            keys_of.clear()
+                        keys_of[id(source)] = (source, keys)
                 list_pk = job["list_pk"]
                 batches[list_pk].append((due, pk, index, row, job, keys))
                 decided[list_pk][pk] = job

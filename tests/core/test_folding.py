@@ -201,3 +201,28 @@ def test_unresolved_rows_decide_as_the_same_rows_resolved(case: Any) -> None:
     """Whatever the order of jobs, a job failing between two rows of one source row, fields
     kept from a lead that lacks them, or rows of other sources in between."""
     assert _decide(case, unresolved=True) == _decide(case, unresolved=False)
+
+
+def test_rows_met_once_are_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of distinct rows (none shared with another job) costs no more than before
+    folding: each row is resolved once, where it is taken."""
+    backend = Backend(Settings(seed=1234, clock_start=START, clock_mode="frozen",
+                               background_ticker=False))
+    core = Core(backend=backend, key="wbk_core_distinct")
+    lst = core.new_list()
+    rows = [{"username": f"user{i:03d}", "custom_q5": f"Company {i}"} for i in range(120)]
+    pk = core.create(lst, rows, pacing=Pacing(0, 0, 20),
+                     policy=sandbox.vendors.inboxapp._policy("overwrite"),
+                     plan={"resolve": "inboxapp.profile"}, source="csv")
+    resolved = []
+    real = applying.RESOLVERS["inboxapp.profile"]
+
+    def spy(row: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        resolved.append(row["username"])
+        return real(row, ctx)
+
+    monkeypatch.setitem(applying.RESOLVERS, "inboxapp.profile", spy)
+    _advance(core, FINAL - T0)
+    _round(core, max_jobs=5, max_rows=40)
+    assert sorted(resolved) == sorted(r["username"] for r in rows)
+    assert (core.job(pk)["status"], core.job(pk)["counts"]["added"]) == ("completed", 120)
