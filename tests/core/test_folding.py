@@ -41,18 +41,25 @@ case_st = st.tuples(st.lists(row_st, min_size=1, max_size=4),
                     st.sampled_from([0.01, 0.05, 0.13]))
 
 
+def _list_and_policy(existing: list[tuple[str, bool]], kept: str, on_existing: str,
+                     keep: tuple[str, ...]) -> tuple[Core, int, ImportPolicy]:
+    """A new list holding the leads of `existing` (each with the field `kept` or without it),
+    and the policy of the jobs importing into it."""
+    core = Core()
+    lst = core.new_list()
+    if existing:
+        core.run_now(lst, [{"email": e, "v": "old", **({kept: "before"} if has_it else {})}
+                           for e, has_it in existing])
+    return core, lst, ImportPolicy(key_fields=("email",), email_field="email",
+                                   on_existing=on_existing, keep=keep)  # type: ignore[arg-type]
+
+
 def _build(case: Any) -> tuple[Core, int, list[int]]:
     shared, fail_at, copies, other, on_existing, keep, existing, gap = case
     rows = [dict(r) for r in shared]
     if fail_at is not None:
         rows.insert(min(fail_at, len(rows)), {"email": FAIL, "v": "x", "w": ""})
-    core = Core()
-    lst = core.new_list()
-    if existing:
-        core.run_now(lst, [{"email": e, "v": "old", **({"w": "before"} if with_w else {})}
-                           for e, with_w in existing])
-    policy = ImportPolicy(key_fields=("email",), email_field="email", on_existing=on_existing,
-                          keep=keep)
+    core, lst, policy = _list_and_policy(existing, "w", on_existing, keep)
     pacing = Pacing(0, 0, 10)
     pks = [core.create(lst, rows, pacing=pacing, policy=policy, at=T0 + n * gap, source="csv")
            for n in range(copies)]
@@ -168,13 +175,7 @@ def _decide(case: Any, *, unresolved: bool) -> tuple[Any, ...]:
     """One decide_rows call over a batch built from `case`: which source row each row is
     (sources are shared objects, as rounds hand them over) and which of three jobs it is."""
     sources, picks, on_existing, keep, existing = case
-    core = Core()
-    lst = core.new_list()
-    if existing:
-        core.run_now(lst, [{"email": e, "v": "old", **({"seen": "before"} if with_seen else {})}
-                           for e, with_seen in existing])
-    policy = ImportPolicy(key_fields=("email",), email_field="email", on_existing=on_existing,
-                          keep=keep)
+    core, lst, policy = _list_and_policy(existing, "seen", on_existing, keep)
     keys_of = applying.row_keys_reader(policy)
     pending = [{"pk": n, "id": f"job{n}", "counts": new_counts(), "row_errors": []}
                for n in range(3)]
