@@ -54,9 +54,8 @@ class ResolveContext(NamedTuple):
 
 Sink = dict[int, list[RowResult]]
 # A row to decide: (due, job pk, row index, row, job, the row's keys). The row may be given
-# unresolved, as (source row, resolver or None) (`Lazy`), by a caller that worked out its keys.
+# unresolved, as a tuple (source row, resolver or None), by a caller that knows its keys.
 Entry = tuple[float, int, int, Any, dict[str, Any], tuple[str | None, str | None]]
-Lazy = tuple[dict[str, Any], Callable[[dict[str, Any], float], dict[str, Any]] | None]
 
 
 def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
