@@ -119,9 +119,10 @@ class Decided(NamedTuple):
 
 def decide_rows(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
                 batch: list[Entry], policies: dict[int, ImportPolicy], sink: Sink | None,
-                held: lists.KeyFilter | None) -> Decided:
+                held: lists.KeyFilter | None, *, unresolved: bool = False) -> Decided:
     """Decide the rows of `batch` (in due order) against the list's leads and write the leads
-    and the list's lead count; the jobs of `pending` (in pk order) are left to the caller."""
+    and the list's lead count; the jobs of `pending` (in pk order) are left to the caller.
+    `unresolved`: some rows are given unresolved (rounds), and may fold."""
     state = _load_state(conn, workspace, list_pk, pending, policies, batch, held)
     inserted: list[tuple[float, str]] = []  # instant and job of each insert, in insert order
     updated: dict[str, float] = {}  # lead key -> instant of its last update
@@ -130,7 +131,7 @@ def decide_rows(conn: Connection, workspace: str, list_pk: int, pending: list[di
     tallies = {j["pk"]: (dict(j["counts"]), list(j["row_errors"])) for j in pending}
     results: dict[int, list[RowResult]] = defaultdict(list)
     added_total = 0
-    folds = _foldable(batch) if sink is None else ()
+    folds = _foldable(batch) if unresolved and sink is None else ()
     # Of the rows folded: each key's last one (applied instead, should the next row of its key
     # not be applied), and the invalid-value flags of each source row decided added or updated.
     folded: dict[str, Entry] = {}

@@ -217,7 +217,7 @@ class Round:
             pending = sorted(decided[list_pk].values(), key=_by_pk)
             tallies, failed = decide_rows(conn, self.workspace, list_pk, pending, batch,
                                           {j["pk"]: self._ahead[j["pk"]].policy
-                                           for j in pending}, None, None)
+                                           for j in pending}, None, None, unresolved=True)
             for job in pending:
                 pk = job["pk"]
                 counts, errors = tallies[pk]

@@ -189,7 +189,8 @@ def _decide(case: Any, *, unresolved: bool) -> tuple[Any, ...]:
                       keys_of(row)))
     with core.backend.store.begin() as conn:
         tallies, failed = applying.decide_rows(conn, core.key, lst, pending, batch,
-                                               dict.fromkeys(range(3), policy), None, None)
+                                               dict.fromkeys(range(3), policy), None, None,
+                                               unresolved=unresolved)
     leads = tuple((ld["key"], ld["job_id"], ld["created_at"], ld["updated_at"],
                    list(ld["data"].items())) for ld in core.leads(lst))
     return tallies, failed, leads, core.lead_count(lst)

@@ -194,9 +194,9 @@ def test_a_slice_that_fails_keeps_what_the_slices_before_it_settled(
     _advance(sliced, 4.0)
     apply, calls = rounds.decide_rows, []
 
-    def failing(*args: Any) -> Any:
+    def failing(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
-        result = apply(*args)  # its rows applied, then the slice fails
+        result = apply(*args, **kwargs)  # its rows applied, then the slice fails
         if len(calls) == 4:
             raise RuntimeError("disk full")
         return result
