@@ -157,7 +157,7 @@ def decide_rows(conn: Connection, workspace: str, list_pk: int, pending: list[di
                     counts["invalid_sms"] += flags[1]
                     folded[keys[0]] = entry  # type: ignore[index]
                     continue
-            row = dict(source) if resolve is None else resolve(dict(source), due)
+            row = _resolved(source, resolve, due)
         else:
             source = None
         if folded:
@@ -220,9 +220,15 @@ def _unfold(entry: Entry, policies: dict[int, ImportPolicy], state: ListState,
     """Apply a folded row after all (its counts are already kept): the next row of its key
     was not applied, its job having failed first."""
     due, pk, index, (source, resolve), _job, keys = entry
-    row = dict(source) if resolve is None else resolve(dict(source), due)
-    decide(policies[pk], index, row, state, keys)
+    decide(policies[pk], index, _resolved(source, resolve, due), state, keys)
     updated[keys[0]] = due  # type: ignore[index]
+
+
+def _resolved(source: dict[str, Any],
+              resolve: Callable[[dict[str, Any], float], dict[str, Any]] | None,
+              due: float) -> dict[str, Any]:
+    """An unresolved row resolved as of the instant it falls due (a copy: sources are shared)."""
+    return dict(source) if resolve is None else resolve(dict(source), due)
 
 
 def _carry(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
