@@ -22,8 +22,23 @@ def wall_now() -> float:
 
 
 def quantise(instant: float) -> float:
-    """The instant rounded to the clock's resolution (one microsecond)."""
+    """The instant rounded to the clock's resolution (one microsecond): `round(instant, 6)`,
+    the same float, at a third of its cost where that is provably the same."""
+    # round(x, 6) goes through a correctly rounded decimal conversion (~1 us; a request and a
+    # ticker row each call this several times). Below 2**51 the product x * 1e6 is within
+    # 0.125 of the exact one, so when it lies within 0.3 of an integer k the exact product is
+    # within 0.425 of k: k is the decimal rounding, and k / 1e6 (one correctly rounded
+    # division) is the float round(x, 6) returns. Near a half (a tie to break exactly), past
+    # 2**51, for zero (its sign) and for inf or nan, round(x, 6) decides.
+    scaled = instant * 1e6
+    if -_FAST_BELOW < scaled < _FAST_BELOW:
+        whole = round(scaled)
+        if whole and -0.3 <= scaled - whole <= 0.3:
+            return whole / 1e6
     return round(instant, 6)
+
+
+_FAST_BELOW = float(2**51)
 
 
 class ClockError(ValueError):
