@@ -10,8 +10,10 @@ from sqlalchemy import (
     Connection,
     Text,
     bindparam,
+    case,
     exists,
     literal_column,
+    or_,
     select,
     tuple_,
     type_coerce,
@@ -22,9 +24,11 @@ from sqlalchemy import (
 from sandbox.core import store as t
 from sandbox.core.clock import quantise
 from sandbox.core.errors import Conflict
+from sandbox.core.lifecycle import DUE_SLACK
 from sandbox.core.sql import Fast, json_text
 
-__all__ = ["as_read", "due_jobs", "due_jobs_after", "has_untimed", "soonest_jobs", "write_jobs"]
+__all__ = ["as_read", "due_jobs", "due_jobs_after", "has_untimed", "soonest_jobs",
+           "start_waiting", "write_jobs"]
 
 # Statements built once: building a statement costs more than running it.
 _BY_JOB_PK = t.jobs.c.pk == bindparam("job_pk")
@@ -86,6 +90,22 @@ _DUE_AFTER = Fast(select(
 _UNTIMED = Fast(select(exists().where(t.jobs.c.workspace == bindparam("ws"),
                                       t.jobs.c.due_at.is_(None))))
 
+# Queued jobs whose wait ends by `at` and whose start does not: each becomes `starting` at the
+# end of its wait, as `rounds.Round._start` moves it (the due time it was written with, the
+# status the timeline gives at that instant, `started_at` if unset, `updated_at` that instant,
+# due again when it runs). Only jobs whose due time is exactly the one `lifecycle.due_at`
+# writes for a queued job (the same double subtraction in SQLite as in Python): any other
+# (stale, forced) goes through the stream as before.
+_J = t.jobs.c
+_START_WAITING = Fast(update(t.jobs).where(
+    _J.workspace == bindparam("ws"), _J.due_at <= bindparam("at"), _J.status == "queued",
+    _J.due_at == _J.queued_until - bindparam("slack"), _J.queued_until < _J.running_from,
+    _J.running_from - bindparam("slack") > bindparam("at"),
+).values(status="starting", updated_at=_J.queued_until,
+         started_at=case((or_(_J.started_at.is_(None), _J.started_at == 0), _J.queued_until),
+                         else_=_J.started_at),
+         due_at=_J.running_from - bindparam("slack")))
+
 
 def due_jobs(conn: Connection, workspace: str, at: float) -> list[dict[str, Any]]:
     """The jobs settling at `at` would read, decoded, in pk order."""
@@ -121,6 +141,12 @@ def due_jobs_after(conn: Connection, workspace: str, at: float, after: tuple[flo
         _decode_json(conn, rows)
     return rows, sources
 
+
+def start_waiting(conn: Connection, workspace: str, at: float) -> int:
+    """Move the workspace's queued jobs whose wait ends by `at`, and that are not running by
+    `at`, to `starting` in one statement (see _START_WAITING); returns how many. A round
+    would otherwise read, change and write each one for that alone (bench A: 1,200 a second)."""
+    return _START_WAITING.run(conn, {"ws": workspace, "at": quantise(at), "slack": DUE_SLACK})
 
 def has_untimed(conn: Connection, workspace: str) -> bool:
     """Whether a job of the workspace was written without a due time (due at once, with no

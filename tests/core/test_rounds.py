@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from sandbox.core import store as t
+from sandbox.core.jobs import Pacing
 from tests.core.jobkit import T0, Core
 from tests.core.test_properties import _build, _check, _snapshot, plan_st
 from tests.core.test_slicing import _advance, _round_with_pauses
@@ -120,3 +121,80 @@ def test_a_source_shorter_than_its_total_moves_on_as_a_settle_moves_on() -> None
         assert _snapshot(rounds, lst, pks) == _snapshot(at_once, lst_once, pks_once)
     assert rounds.job(pks[0])["processed"] == 9
     assert rounds.job(pks[0])["counts"]["added"] == 5
+
+
+_COLUMNS = ("status", "started_at", "updated_at", "due_at", "processed", "counts",
+            "completed_at", "queued_until", "running_from", "error")
+
+waiting_st = st.lists(st.tuples(
+    st.sampled_from([0, 0.5, 1.25, 2]),  # queue wait
+    st.sampled_from([0, 0.3, 1]),  # start delay
+    st.sampled_from([3, 20, None]),  # rows a second (None: all at once)
+    st.sampled_from([0, 0.2, 1, 1.7]),  # created after T0
+), min_size=1, max_size=6)
+
+
+def _waiting_jobs(spec: list[tuple[float, float, int | None, float]]
+                  ) -> tuple[Core, list[int]]:
+    core = Core()
+    lst = core.new_list()
+    pks = [core.create(lst, [{"email": f"w{n}.{i}@example.com"} for i in range(3)],
+                       pacing=Pacing(wait, delay, rate), at=T0 + created)
+           for n, (wait, delay, rate, created) in enumerate(spec)]
+    return core, pks
+
+
+def _jobs_as_stored(core: Core, pks: list[int]) -> list[tuple[Any, ...]]:
+    return [tuple(core.job(pk)[c] for c in _COLUMNS) for pk in pks]
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(waiting_st, st.lists(st.sampled_from([0.1, 0.4, 0.5, 1, 1.3]), min_size=1, max_size=6))
+def test_jobs_whose_wait_ends_in_a_round_are_stored_as_a_settle_stores_them(
+        spec: list[tuple[float, float, int | None, float]], steps: list[float]) -> None:
+    # A round moves the queued jobs that only end their wait by its instant in one statement
+    # (job_rows.start_waiting): every column a job's lifecycle writes is what a settle to the
+    # same instant writes, whether the job starts, runs or completes in that round.
+    rounds, pks = _waiting_jobs(spec)
+    settled, pks_settled = _waiting_jobs(spec)
+    at = T0
+    for step in steps:
+        at += step
+        _advance(rounds, step)
+        _round(rounds, max_jobs=2, max_rows=3)
+        settled.settle(at)
+        assert _jobs_as_stored(rounds, pks) == _jobs_as_stored(settled, pks_settled)
+
+
+def test_a_round_moves_only_the_jobs_that_just_end_their_wait_in_one_statement(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.core import rounds as rounds_module
+
+    moved: list[int] = []
+    real = rounds_module.start_waiting
+
+    def spy(conn: Any, workspace: str, at: float) -> int:
+        moved.append(real(conn, workspace, at))
+        return moved[-1]
+
+    monkeypatch.setattr(rounds_module, "start_waiting", spy)
+    core, pks = _waiting_jobs([
+        (1, 1, 20, 0),  # its wait ends at 1 s, it runs from 2 s: starting at 1.5 s
+        (0.5, 0.3, 20, 0),  # waits and starts by 1.5 s: through the stream, rows and all
+        (1, 0, 4, 0),  # no start delay: queued -> running at 1 s, through the stream
+        (2, 1, 20, 0),  # still waiting at 1.5 s
+        (2, 1, 20, 0),  # the same, due at 0 s (a stale due time): looked at, still waiting
+    ])
+    with core.backend.store.begin() as conn:
+        conn.execute(update(t.jobs).where(t.jobs.c.pk == pks[4]).values(due_at=T0))
+    _advance(core, 1.5)
+    _round(core, max_jobs=4, max_rows=100)
+    assert moved == [1]
+    states = [(j["status"], j["processed"], j["started_at"], j["updated_at"])
+              for j in map(core.job, pks)]
+    assert states == [("starting", 0, T0 + 1, T0 + 1),
+                      ("completed", 3, T0 + 0.5, T0 + 0.95),
+                      ("running", 2, T0 + 1, T0 + 1.5),
+                      ("queued", 0, None, T0), ("queued", 0, None, T0)]
+    assert core.job(pks[4])["due_at"] == core.job(pks[3])["due_at"] == T0 + 2 - 2e-6
