@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from sandbox.core import store as t
 from sandbox.core.jobs import Pacing
+from sandbox.core.rounds import Round
 from tests.core.jobkit import T0, Core
 from tests.core.test_properties import _build, _check, _snapshot, plan_st
 from tests.core.test_slicing import _advance, _round_with_pauses
@@ -167,18 +168,24 @@ def test_jobs_whose_wait_ends_in_a_round_are_stored_as_a_settle_stores_them(
         assert _jobs_as_stored(rounds, pks) == _jobs_as_stored(settled, pks_settled)
 
 
-def test_a_round_moves_only_the_jobs_that_just_end_their_wait_in_one_statement(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _spy_start_waiting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many jobs each call of `start_waiting` moved, in order."""
     from sandbox.core import rounds as rounds_module
 
     moved: list[int] = []
     real = rounds_module.start_waiting
 
-    def spy(conn: Any, workspace: str, at: float) -> int:
-        moved.append(real(conn, workspace, at))
+    def spy(conn: Any, workspace: str, at: float, limit: int) -> int:
+        moved.append(real(conn, workspace, at, limit))
         return moved[-1]
 
     monkeypatch.setattr(rounds_module, "start_waiting", spy)
+    return moved
+
+
+def test_a_round_moves_only_the_jobs_that_just_end_their_wait_in_one_statement(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    moved = _spy_start_waiting(monkeypatch)
     core, pks = _waiting_jobs([
         (1, 1, 20, 0),  # its wait ends at 1 s, it runs from 2 s: starting at 1.5 s
         (0.5, 0.3, 20, 0),  # waits and starts by 1.5 s: through the stream, rows and all
@@ -198,3 +205,24 @@ def test_a_round_moves_only_the_jobs_that_just_end_their_wait_in_one_statement(
                       ("running", 2, T0 + 1, T0 + 1.5),
                       ("queued", 0, None, T0), ("queued", 0, None, T0)]
     assert core.job(pks[4])["due_at"] == core.job(pks[3])["due_at"] == T0 + 2 - 2e-6
+
+
+def test_waits_end_a_slice_budget_at_a_time_before_the_stream_reads_a_job(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Five waits end by 1.5 s: with 2 jobs a slice the statement moves 2, 2, then 1 (and the
+    # stream starts in that last slice), so no slice holds the loop for all of them.
+    moved = _spy_start_waiting(monkeypatch)
+    slices: list[int] = []
+    real_slice = Round._slice
+
+    def counting(self: Round, *args: Any) -> list[dict[str, Any]]:
+        slices.append(len(moved))
+        return real_slice(self, *args)
+
+    monkeypatch.setattr(Round, "_slice", counting)
+    core, pks = _waiting_jobs([(1, 1, 20, 0)] * 5 + [(0.5, 0.3, 20, 0)])
+    _advance(core, 1.5)
+    _round(core, max_jobs=2, max_rows=100)
+    assert moved == [2, 2, 1]
+    assert slices[:3] == [0, 1, 2] and len(slices) >= 3
+    assert [core.job(pk)["status"] for pk in pks] == ["starting"] * 5 + ["completed"]
