@@ -82,7 +82,7 @@ async def run(rate: int, seconds: int, warmup: int, profile: bool) -> dict[str, 
 
     # The ticker is driven below, a round each simulated second, as run_ticker does each second.
     app = create_app(Settings(rate_limits="off", background_ticker=False))
-    backend = app.backend  # type: ignore[attr-defined]
+    backend = app.backend
     gc.freeze()
     gc.set_threshold(20_000, 10, 10)  # as `sandbox serve` (sandbox/cli.py)
     slicing.PAUSE = 0.0  # between slices the loop runs once; no wall-clock wait
@@ -96,7 +96,7 @@ async def run(rate: int, seconds: int, warmup: int, profile: bool) -> dict[str, 
         finally:
             held.append(time.perf_counter() - started)
 
-    rounds.Round.next_slice = timed_slice  # type: ignore[method-assign]
+    rounds.Round.next_slice = timed_slice  # type: ignore[method-assign,assignment]
     profiler = cProfile.Profile() if profile else None
     body = import_body()
     request_cpu = ticker_cpu = 0.0
@@ -124,7 +124,7 @@ async def run(rate: int, seconds: int, warmup: int, profile: bool) -> dict[str, 
             (KEY,)).fetchall())
         rows_applied = conn.exec_driver_sql(
             "SELECT coalesce(sum(processed), 0) FROM jobs WHERE workspace = ?",
-            (KEY,)).scalar_one()  # type: ignore[attr-defined]
+            (KEY,)).scalar_one()
     held.sort()
     result = {
         "rate": rate, "seconds": seconds, "warmup": warmup, "requests_measured": measured,
