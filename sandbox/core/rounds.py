@@ -74,7 +74,9 @@ class Round:
     (one batch per list, as a settle does) and writes the jobs the round is done with. Rows
     are applied in the order one settle to `target` applies them, so the round ends where that
     settle ends; a job is read when the stream reaches it and written when it is not due again
-    by `target`, or when the round is flushed."""
+    by `target`, or when the round is flushed. Before the stream reads any job, the first
+    slices move the queued jobs that only end their wait by `target` in SQL
+    (`job_rows.start_waiting`, a slice's job budget at a time): they never enter the stream."""
 
     def __init__(self, workspace: str, target: float) -> None:
         self.workspace = workspace
