@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import heapq
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,12 @@ from sandbox.core.sources import read_ahead
 
 # Rows of a running job parsed at a time (a 10-row CSV is parsed once, whatever this is).
 READ_AHEAD = 256
+# What a slice may change in a job, which is all `write_jobs` writes: a slice keeps these as
+# they were (one tuple a job, not a copy of the job: the copies were a tenth of the ticker
+# under A), to put back should its transaction fail.
+SLICE_FIELDS = ("status", "started_at", "updated_at", "due_at", "processed", "counts",
+                "row_errors", "source_offset", "error", "completed_at")
+_slice_fields = operator.itemgetter(*SLICE_FIELDS)
 # Source rows whose keys a round remembers (each entry keeps its row alive): a file shared by
 # many jobs has few rows; a large file's rows are met once each, and are not kept for long.
 _KEYS_KEPT = 4096
@@ -92,7 +99,7 @@ class Round:
         self._waits_ended = False  # start_waiting has moved them all (before any read)
         self._ahead: dict[int, _Ahead] = {}
         self._sources: dict[int, tuple[str, str]] = {}  # (format, content) of the jobs read
-        self._before: dict[int, dict[str, Any]] = {}  # the last slice's jobs, as they were
+        self._before: dict[int, tuple[Any, ...]] = {}  # the last slice's jobs' SLICE_FIELDS
         # id(source row) -> (that row, its keys): rows of jobs sharing a source (same text and
         # plan: the same parsed rows) and folding need not be resolved to find their keys.
         self._keys_of: dict[int, tuple[dict[str, Any], tuple[str | None, str | None]]] = {}
@@ -113,8 +120,8 @@ class Round:
     def revert_slice(self) -> None:
         """The last slice's transaction failed (its leads and writes rolled back): its jobs
         go back to what they were before it, to be written as such. The round ends."""
-        for pk, copy in self._before.items():
-            self.jobs[pk].update(copy)
+        for pk, was in self._before.items():
+            self.jobs[pk].update(zip(SLICE_FIELDS, was, strict=True))
             self.changed[pk] = self.jobs[pk]  # unchanged before it: writes what is stored
         self._before = {}
 
@@ -161,7 +168,7 @@ class Round:
             if pk not in before:
                 if len(before) >= max_jobs:
                     break
-                before[pk] = dict(job)
+                before[pk] = _slice_fields(job)
             changed[pk] = job
             status = job["status"]
             if status not in ACTIVE:  # a stale due time: nothing more to do
@@ -234,10 +241,13 @@ class Round:
                 pk = job["pk"]
                 counts, errors = tallies[pk]
                 failure = failed.get(pk)
-                if failure is None:
-                    job.update(processed=taken[pk], counts=counts, row_errors=errors,
-                               updated_at=last_due[pk], source_offset=offsets[pk],
-                               due_at=places[pk])
+                if failure is None:  # nearly always: stores, not a keyword dict to update
+                    job["processed"] = taken[pk]
+                    job["counts"] = counts
+                    job["row_errors"] = errors
+                    job["updated_at"] = last_due[pk]
+                    job["source_offset"] = offsets[pk]
+                    job["due_at"] = places[pk]
                 else:
                     job.update(processed=failure[2], counts=counts, row_errors=errors,
                                updated_at=failure[1], source_offset=offsets[pk])

@@ -52,7 +52,7 @@ def _jobs_state(core: Core) -> dict[int, tuple[str, int]]:
 def _record_slices(monkeypatch: pytest.MonkeyPatch, core: Core) -> list[tuple[int, int]]:
     """(jobs changed, rows applied) of every slice the ticker settles in `core`'s workspace,
     on either path: reading the jobs each slice (settle_part) or a round's (Round.next_slice,
-    whose jobs as they were before it are in `_before` until the slice is kept)."""
+    whose jobs' SLICE_FIELDS as they were before it are in `_before` until it is kept)."""
     seen: list[tuple[int, int]] = []
     part, next_slice = slicing.settle_part, rounds.Round.next_slice
 
@@ -72,7 +72,8 @@ def _record_slices(monkeypatch: pytest.MonkeyPatch, core: Core) -> list[tuple[in
     def spy_slice(current: rounds.Round, *args: Any) -> Any:
         result = next_slice(current, *args)
         if current.workspace == core.key:
-            was = current._before
+            was = {pk: dict(zip(rounds.SLICE_FIELDS, fields, strict=True))
+                   for pk, fields in current._before.items()}
             now = {pk: (current.jobs[pk]["status"], current.jobs[pk]["processed"])
                    for pk in was}
             seen.append((sum(now[pk] != (job["status"], job["processed"])
