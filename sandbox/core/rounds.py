@@ -98,6 +98,8 @@ class Round:
         self._all_read = False
         self._waits_ended = False  # start_waiting has moved them all (before any read)
         self._ahead: dict[int, _Ahead] = {}
+        self._policies: dict[int, ImportPolicy] = {}  # of the jobs read ahead (decide_rows')
+        self._left: list[int] = []  # the jobs that left the stream in this slice
         self._sources: dict[int, tuple[str, str]] = {}  # (format, content) of the jobs read
         self._before: dict[int, tuple[Any, ...]] = {}  # the last slice's jobs' SLICE_FIELDS
         # id(source row) -> (that row, its keys): rows of jobs sharing a source (same text and
@@ -141,6 +143,7 @@ class Round:
                 return []
             self._waits_ended = True
         before, changed, keys_of = self._before, self.changed, self._keys_of
+        left = self._left = []
         batches: dict[int, list[Entry]] = defaultdict(list)  # by list: rows in due order
         decided: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)  # their jobs
         # By job, for the rows taken: the index after the last, when it fell due, where a read
@@ -228,15 +231,16 @@ class Round:
                     heapq.heapreplace(stream, (next_place, pk))
                 else:
                     heapq.heappop(stream)
+                    left.append(pk)
             else:
                 places[pk] = float(job["running_from"]) - DUE_SLACK  # due at once: completes
                 ending.append(job)
                 self._move(pk, None)
         for list_pk, batch in batches.items():
             pending = sorted(decided[list_pk].values(), key=_by_pk)
+            # decide_rows looks up only its jobs' policies: the round's own dict will do.
             tallies, failed = decide_rows(conn, self.workspace, list_pk, pending, batch,
-                                          {j["pk"]: self._ahead[j["pk"]].policy
-                                           for j in pending}, None, None, unresolved=True)
+                                          self._policies, None, None, unresolved=True)
             for job in pending:
                 pk = job["pk"]
                 counts, errors = tallies[pk]
@@ -266,12 +270,14 @@ class Round:
                 finished.append(job)
         for job in finished:
             self._ahead.pop(job["pk"], None)
+            self._policies.pop(job["pk"], None)
             self._sources.pop(job["pk"], None)
         if not self.complete:
             self.complete = self._soonest(conn, max_jobs) is None
         # Jobs this round is done with are written now, not all at its end (one write of
-        # thousands of jobs would hold the loop as long as several slices).
-        write_jobs(conn, [changed.pop(pk) for pk in before
+        # thousands of jobs would hold the loop as long as several slices). Only a job that
+        # left the stream can be done: every other one is still due by `target`.
+        write_jobs(conn, [changed.pop(pk) for pk in left
                           if self.jobs[pk]["due_at"] > self.target and pk in changed],
                    self.was)
         finished.sort(key=_finish_order)
@@ -309,6 +315,7 @@ class Round:
         ahead = self._ahead[pk] = _Ahead(index, rows, ends, dues,
                                          row_resolver(job, seed, self.workspace),
                                          job_policy(job), job["plan"].get("resolve", ""))
+        self._policies[pk] = ahead.policy
         return ahead
 
     def _soonest(self, conn: Connection, max_jobs: int) -> tuple[float, int] | None:
@@ -329,12 +336,14 @@ class Round:
             heapq.heapreplace(self._due, (place, pk))
         else:
             heapq.heappop(self._due)
+            self._left.append(pk)
 
     def _leave(self, pk: int) -> None:
         """Take a job out of the stream wherever it is (one whose row failed it, after its
         next place was given): rare, so a pass over the heap."""
         self._due = [place for place in self._due if place[1] != pk]
         heapq.heapify(self._due)
+        self._left.append(pk)
 
     def _read(self, conn: Connection, n: int) -> None:
         rows, sources = due_jobs_after(conn, self.workspace, self.target, self._read_to, n)
@@ -350,8 +359,7 @@ class Round:
 
 
 
-def _by_pk(job: dict[str, Any]) -> int:
-    return int(job["pk"])
+_by_pk = operator.itemgetter("pk")
 
 
 def _finish_order(job: dict[str, Any]) -> tuple[float, int]:

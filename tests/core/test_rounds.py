@@ -226,3 +226,45 @@ def test_waits_end_a_slice_budget_at_a_time_before_the_stream_reads_a_job(
     assert moved == [2, 2, 1]
     assert slices[:3] == [0, 1, 2] and len(slices) >= 3
     assert [core.job(pk)["status"] for pk in pks] == ["starting"] * 5 + ["completed"]
+
+
+def test_a_slice_writes_the_jobs_the_round_is_done_with_and_only_those() -> None:
+    # Jobs of 1, 4, 7, 10, 13 and 16 rows at 10 rows a second: in a round to 0.75 s the
+    # second and third complete in early slices, the last three still run at its end. Each
+    # slice writes the jobs that left the stream for good (completed, or next due after the
+    # round's instant) and keeps the others to write later; a written job is stored as the
+    # round holds it.
+    core = Core()
+    lst = core.new_list()
+    pks = [core.create(lst, [{"email": f"d{n}.{i}@example.com"} for i in range(3 * n + 1)],
+                       pacing=Pacing(0, 0, 10), at=T0) for n in range(6)]
+    # 2 rows by 0.25 s: the first job completes before the round looked at.
+    _advance(core, 0.25)
+    _round(core, max_jobs=6, max_rows=100)
+    _advance(core, 0.5)
+    current = Round(core.key, T0 + 0.75)
+    with core.backend.workspace(core.key, create=False, settle=False) as (conn, ws):
+        core.backend.rounds.begin(current)
+    written_early: set[int] = set()
+    kept_to_write: set[int] = set()
+    while not current.complete:
+        with core.backend.workspace(core.key, create=False, settle=False) as (conn, ws):
+            current.next_slice(conn, ws.seed, 2, 3)
+        current.kept_slice()
+        stored = {pk: core.job(pk) for pk in pks}
+        for pk, job in current.jobs.items():
+            held = (job["status"], job["processed"])
+            if job["due_at"] > current.target:  # done with: written by the slice
+                assert pk not in current.changed
+                assert (stored[pk]["status"], stored[pk]["processed"]) == held
+                if not current.complete:
+                    written_early.add(pk)
+            elif pk in current.changed and (
+                    stored[pk]["status"], stored[pk]["processed"]) != held:
+                kept_to_write.add(pk)  # changed, due again in the round: written later
+    with core.backend.store.begin() as conn:
+        core.backend.rounds.flush(conn, core.key)
+    assert {core.job(pk)["status"] for pk in pks[:3]} == {"completed"}
+    assert {core.job(pk)["status"] for pk in pks[3:]} == {"running"}
+    assert set(pks[1:3]) <= written_early
+    assert kept_to_write
