@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, or_, select, update
 
 from sandbox.core import journal, slicing
 from sandbox.core import store as t
@@ -321,11 +321,19 @@ async def refusal_reason(url: str, allow: Iterable[str]) -> str | None:
 # ---- background ticker -------------------------------------------------------------------
 
 def busy_workspaces(conn: Connection) -> list[str]:
-    """Workspaces with a job the clock still moves or a delivery still to attempt."""
-    with_jobs = select(t.jobs.c.workspace).where(t.jobs.c.status.in_(ACTIVE))
-    with_deliveries = select(t.deliveries.c.workspace).where(t.deliveries.c.state == "pending")
-    rows = conn.execute(with_jobs.union(with_deliveries)).scalars()
-    return sorted(rows)
+    """Workspaces with a job the clock still moves or a delivery still to attempt, in order.
+
+    Asked of each workspace (a few index probes each): a pass over jobs and deliveries with
+    those statuses reads every one stored, finished ones included, and held the loop on
+    every tick, busy or idle, 13 ms at 100,000 stored jobs and 56 ms at 400,000."""
+    return list(conn.execute(_BUSY).scalars())
+
+
+_W = t.workspaces.c
+_BUSY = select(_W.id).where(or_(
+    exists().where(t.jobs.c.workspace == _W.id, t.jobs.c.status.in_(ACTIVE)),
+    exists().where(t.deliveries.c.workspace == _W.id, t.deliveries.c.state == "pending"),
+)).order_by(_W.id)
 
 
 async def tick(backend: Any) -> int:
