@@ -14,7 +14,8 @@ from sandbox.core.jobs import has_due
 from sandbox.core.rounds import Round, Rounds
 from sandbox.core.settle import settle_part
 
-__all__ = ["MAX_JOBS", "MAX_ROUNDS", "MAX_ROWS", "PAUSE", "Round", "Rounds", "settle_in_slices"]
+__all__ = ["MAX_JOBS", "MAX_ROUNDS", "MAX_ROWS", "MIN_ROUND_SPAN", "PAUSE", "Round", "Rounds",
+           "settle_in_slices"]
 
 # A slice's budget: under bench A on a real clock (~1,300 InboxApp jobs of 10 rows created a
 # second, ~650 of them running at any instant) a slice of a round takes ~6 ms in process (p99
@@ -30,13 +31,20 @@ PAUSE = 0.005
 # and a round settles what fell due while the one before it ran, so they shrink quickly
 # unless the workspace gets more work a second than a second can settle.
 MAX_ROUNDS = 8
+# Workspace seconds a round after the first must cover, or the call ends and leaves them to
+# the next tick (a second later). A round reads and writes every job due by its target, and
+# a running job is due every row: rounds of a few ms (the ticker catching up with its own
+# last round) read ~600 running jobs for a row each under bench B, 3-60 ms apart.
+MIN_ROUND_SPAN = 0.5
 
 
 async def settle_in_slices(backend: Any, workspace_id: str, *, max_jobs: int | None = None,
                            max_rows: int | None = None, pause: float | None = None) -> int:
     """Settle the workspace up to its clock's now, one slice per transaction, letting the event
     loop run between slices; returns the slices settled. Settling to instants t1 < t2 < ...
-    < now ends where one settle to now ends (rows are applied in clock order)."""
+    < now ends where one settle to now ends (rows are applied in clock order). On an in-memory
+    store, what fell due during the rounds is settled only while it is MIN_ROUND_SPAN or more
+    of the workspace clock (and at most MAX_ROUNDS rounds): a smaller rest is the next call's."""
     jobs_budget = MAX_JOBS if max_jobs is None else max_jobs
     rows_budget = MAX_ROWS if max_rows is None else max_rows
     wait = PAUSE if pause is None else pause
@@ -81,10 +89,13 @@ async def _in_rounds(backend: Any, workspace_id: str, jobs_budget: int, rows_bud
     stored jobs lag behind them: any settle of the workspace first writes the round's jobs
     (Backend.settle -> Rounds.flush), which ends the round."""
     slices = 0
+    last: float | None = None
     for _ in range(MAX_ROUNDS):
         with backend.workspace(workspace_id, create=False, settle=False) as (conn, ws):
             backend.flush_round(conn, ws.id)  # one a failed write left behind
             target = quantise(ws.now)
+            if last is not None and target - last < MIN_ROUND_SPAN:
+                return slices
             if has_untimed(conn, ws.id):
                 backend.settle(conn, ws, target)
                 return slices + 1
@@ -116,4 +127,7 @@ async def _in_rounds(backend: Any, workspace_id: str, jobs_budget: int, rows_bud
             if backend.rounds.holds(current):  # an error or a cancel: keep what it settled
                 with backend.store.begin() as conn:
                     backend.rounds.flush(conn, current.workspace)
+        # Only a round that settled all the way to its target sets the next one's start: one
+        # cut short (by an open whose transaction then failed) leaves its rest to the next.
+        last = target if current.complete else None
     return slices

@@ -4,6 +4,7 @@ and rows, and the slices end exactly where one settle to the same instant ends."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 from pathlib import Path
@@ -162,6 +163,36 @@ def test_a_round_writes_its_jobs_once_and_a_settle_in_between_writes_them_first(
     at_once.settle(T0 + 4.0)
     assert _snapshot(sliced, lst, pks) == _snapshot(at_once, lst_once, pks_once)
     _check(sliced, lst, pks, T0 + 4.0)
+
+
+@pytest.mark.parametrize("step", [0.01, 0.2])
+def test_a_round_after_the_first_covers_at_least_min_round_span(
+        monkeypatch: pytest.MonkeyPatch, step: float) -> None:
+    """On a real clock the clock moves while a round runs. The next round starts only once
+    MIN_ROUND_SPAN of it has passed since the last round's target: rounds a few ms apart read
+    every running job for a row each (bench B). A smaller rest is left to the next call, and
+    what was settled is exactly a settle to the last target."""
+    sliced, lst, pks = _busy(seed=7110)
+    _advance(sliced, 2.0)
+    targets: list[float] = []
+    begin = rounds.Round.__init__
+
+    def spy(current: rounds.Round, workspace: str, target: float) -> None:
+        targets.append(target)
+        begin(current, workspace, target)
+
+    monkeypatch.setattr(rounds.Round, "__init__", spy)
+    _tick_with_pauses(sliced, monkeypatch, lambda _n: _advance(sliced, step))
+    spans = [b - a for a, b in itertools.pairwise(targets)]
+    assert targets[0] == pytest.approx(T0 + 2.0)
+    if step == 0.01:  # ~10 slices: the clock moved ~0.1 s during the round
+        assert len(targets) == 1
+    else:
+        assert len(targets) > 1 and all(span >= slicing.MIN_ROUND_SPAN for span in spans)
+    at_once, lst_once, pks_once = _busy(seed=7111)
+    at_once.settle(targets[-1])
+    assert _snapshot(sliced, lst, pks) == _snapshot(at_once, lst_once, pks_once)
+    _check(sliced, lst, pks, targets[-1])
 
 
 def test_a_round_written_by_a_request_that_then_fails_is_still_written(
