@@ -28,8 +28,9 @@ MAX_ROWS = 600
 # turns of the loop (read, run, write), so a ticker back after one turn would take most of it.
 PAUSE = 0.005
 # Rounds one call settles at most (see settle_in_slices): each aims at the now it starts at,
-# and a round settles what fell due while the one before it ran, so they shrink quickly
-# unless the workspace gets more work a second than a second can settle.
+# and a round settles what fell due while the one before it ran, so they shrink quickly (to
+# MIN_ROUND_SPAN, below which the rest waits for the next tick) unless the workspace gets
+# more work a second than a second can settle.
 MAX_ROUNDS = 8
 # Workspace seconds a round after the first must cover, or the call ends and leaves them to
 # the next tick (a second later). A round reads and writes every job due by its target, and
