@@ -322,6 +322,14 @@ async def refusal_reason(url: str, allow: Iterable[str]) -> str | None:
 
 # ---- background ticker -------------------------------------------------------------------
 
+# Workspaces with an active job or a pending delivery, by index probes (see busy_workspaces).
+_W = t.workspaces.c
+_BUSY = select(_W.id).where(or_(
+    exists().where(t.jobs.c.workspace == _W.id, t.jobs.c.status.in_(ACTIVE)),
+    exists().where(t.deliveries.c.workspace == _W.id, t.deliveries.c.state == "pending"),
+)).order_by(_W.id)
+
+
 def busy_workspaces(conn: Connection) -> list[str]:
     """Workspaces with a job the clock still moves or a delivery still to attempt, in order.
 
@@ -329,13 +337,6 @@ def busy_workspaces(conn: Connection) -> list[str]:
     those statuses reads every one stored, finished ones included, and held the loop on
     every tick, busy or idle, 13 ms at 100,000 stored jobs and 56 ms at 400,000."""
     return list(conn.execute(_BUSY).scalars())
-
-
-_W = t.workspaces.c
-_BUSY = select(_W.id).where(or_(
-    exists().where(t.jobs.c.workspace == _W.id, t.jobs.c.status.in_(ACTIVE)),
-    exists().where(t.deliveries.c.workspace == _W.id, t.deliveries.c.state == "pending"),
-)).order_by(_W.id)
 
 
 async def tick(backend: Any) -> int:
