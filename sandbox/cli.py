@@ -82,9 +82,10 @@ def serve(args: argparse.Namespace) -> int:
     # and little garbage: with the collector off until they are frozen below, the collections
     # they would trigger (~70 ms of start-up) are not run.
     gc.disable()
-    from sandbox import deferred
+    from sandbox import deferred, faker_catalogue
 
     deferred.install()
+    faker_catalogue.install()
     import uvicorn
 
     from sandbox.app import create_app

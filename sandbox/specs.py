@@ -19,13 +19,19 @@ import yaml
 CACHE_FORMAT = 1
 
 
-def cache_dir() -> Path | None:
+def cache_root() -> Path | None:
+    """The sandbox's folder in the user's cache directory (None without a home directory)."""
     base = os.environ.get("XDG_CACHE_HOME")
     try:
         root = Path(base) if base else Path.home() / ".cache"
     except RuntimeError:  # no home directory to speak of
         return None
-    return root / "import-sandbox" / "specs"
+    return root / "import-sandbox"
+
+
+def cache_dir() -> Path | None:
+    root = cache_root()
+    return None if root is None else root / "specs"
 
 
 def load_spec(path: Path) -> dict[str, Any]:
@@ -61,11 +67,12 @@ def _parse(path: str, _mtime: int) -> str | dict[str, Any]:
     if json.loads(text) != spec:
         return spec
     if directory is not None:
-        _store(directory, name, text)
+        store_text(directory, name, text)
     return text
 
 
-def _store(directory: Path, name: str, text: str) -> None:
+def store_text(directory: Path, name: str, text: str) -> None:
+    """Write a cache entry atomically; a directory that cannot be written keeps nothing."""
     temp = directory / f"{name}.{os.getpid()}.tmp"
     try:
         directory.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,18 @@ _ACCOUNTS_FROM = 1_199_145_600
 _ACCOUNTS_SPAN = 1_719_792_000 - _ACCOUNTS_FROM
 
 
+# The providers whose methods the sandbox calls (and those methods call), in Faker's own order:
+# `Faker("en_US")` with these draws exactly what it draws with all 26 (tests/core/test_fakes.py
+# checks every method the sandbox calls), and builds in a third of the time, without scanning
+# the other providers' locale folders (a tenth of the server's start-up).
+PROVIDERS = ("faker.providers.address", "faker.providers.company", "faker.providers.internet",
+             "faker.providers.job", "faker.providers.lorem", "faker.providers.person")
+
+
 @lru_cache(maxsize=1)
 def _faker() -> Faker:
     # Building a Faker is slow (providers load); one instance, re-seeded per use, is enough.
-    return Faker("en_US")
+    return Faker("en_US", providers=list(PROVIDERS))
 
 
 def faker_for(*parts: object) -> Faker:
