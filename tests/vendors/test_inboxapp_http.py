@@ -188,7 +188,8 @@ def test_status_filter_in_every_encoding(sb: Sandbox) -> None:
         r = sb.client.get(f"/inboxapp{JOBS}?{query}", headers=sb.headers("inboxapp"))
         assert _ids(r) == both, query
     for query, expected in (("status=completed", [done]), ("status[]=running", [running]),
-                            ("status[0]=queued", [queued]), ("status=failed", [])):
+                            ("status[0]=queued", [queued]), ("status=failed", []),
+                            ("status=queued&status=queued", [queued])):
         r = sb.client.get(f"/inboxapp{JOBS}?{query}", headers=sb.headers("inboxapp"))
         assert _ids(r) == expected, query
 
