@@ -87,4 +87,8 @@ def _read(path: Path) -> dict[str, Any] | None:
             and all(isinstance(k, str) and k.isupper() and _plain(v)
                     for k, v in catalogue.items())):
         return None
+    # Lists that would fail `Faker("en_US")` at the first request are not a catalogue.
+    if not catalogue["PROVIDERS"] or catalogue["DEFAULT_LOCALE"] not in catalogue[
+            "AVAILABLE_LOCALES"]:
+        return None
     return catalogue

@@ -59,7 +59,10 @@ def test_the_second_start_reads_the_catalogue_faker_would_have_scanned(tmp_path:
 def test_a_damaged_entry_is_scanned_again_and_replaced(tmp_path: Path) -> None:
     _serve_start(tmp_path)
     (entry,) = (tmp_path / "import-sandbox" / "faker").glob("faker-*.json")
-    for damage in ('{"PROVIDERS": ["faker.prov', '{"PROVIDERS": []}', '["a"]'):
+    for damage in ('{"PROVIDERS": ["faker.prov', '{"PROVIDERS": []}', '["a"]',
+                   '{"DEFAULT_LOCALE": "en_US", "PROVIDERS": [], "AVAILABLE_LOCALES": []}',
+                   '{"DEFAULT_LOCALE": "en_US", "PROVIDERS": ["faker.providers.person"], '
+                   '"AVAILABLE_LOCALES": ["de_DE"]}'):
         entry.write_text(damage)
         start = _serve_start(tmp_path)
         assert start["used"] is False and start["providers_match"], damage
