@@ -14,6 +14,9 @@ from sandbox.core.errors import RequestTimeout
 from sandbox.http import gateway
 
 Message = dict[str, Any]
+# Far above the few milliseconds the chunked kinds wait in all, so that a machine stalled for
+# a while (a loaded CI runner) still sees them inside it in both implementations.
+DEADLINE = 0.25
 
 
 def reference_deadline_receive(receive: Callable[[], Awaitable[Message]], seconds: float
@@ -70,7 +73,7 @@ def _receives(log: list[str]) -> dict[str, Callable[[], Callable[[], Awaitable[M
             calls[0] += 1
             if calls[0] == 1:
                 return {"type": "http.request", "body": b"x", "more_body": False}
-            await asyncio.sleep(0.15)  # past the deadline: never cut once the body is complete
+            await asyncio.sleep(DEADLINE + 0.1)  # never cut once the body is complete
             return {"type": "http.disconnect"}
         return receive
 
@@ -110,7 +113,7 @@ def _receives(log: list[str]) -> dict[str, Callable[[], Callable[[], Awaitable[M
 
 async def _outcome(make: Callable[..., Callable[[], Awaitable[Message]]], receive: Any,
                    log: list[str]) -> list[Any]:
-    timed = make(receive, 0.05)
+    timed = make(receive, DEADLINE)
     seen: list[Any] = []
     for _ in range(4):
         try:
