@@ -244,8 +244,9 @@ def test_connection_errors_and_timeouts_are_retried(
     subscribe(backend, sb.key, f"http://127.0.0.1:{closed_port}/gone")
     subscribe(backend, sb.key, receiver.url("/dropped"))
     subscribe(backend, sb.key, receiver.url("/slow"))
-    # A tiny timeout stands for the 10 s one: the receiver never answers the hanging request.
-    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 0.05)
+    # A short timeout stands for the 10 s one: the receiver never answers the hanging request.
+    # Long enough that a refused or dropped connection fails as such on a stalled CI runner.
+    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 0.5)
     receiver.answer(DROP, path="/dropped")
     receiver.answer(HANG, path="/slow")
     queue_import(backend, sb.key)
