@@ -18,8 +18,11 @@ MAX_BODY_CHARS = 65_536
 # Entries kept per workspace (oldest dropped): one key hammered for days, or a fuzzer, must not
 # grow memory without bound (an in-memory database holds the journal in RAM).
 MAX_ENTRIES = 10_000
-# Trimming runs on one insert in TRIM_EVERY, so it costs nothing per request.
-TRIM_EVERY = 500
+# Trimming runs on one insert in TRIM_EVERY (the entry's key a multiple of it, for that
+# entry's workspace), so it costs nothing per request. Prime: workspaces taking turns get keys
+# in steps of their number, which meet every multiple of a prime; with 500, two keys taking
+# turns left the one on odd keys never trimmed.
+TRIM_EVERY = 499
 
 
 def clip(body: bytes, total_size: int) -> str:
@@ -52,7 +55,28 @@ def record_request(conn: Connection, *, workspace: str, at: float, vendor: str |
         pk = _INSERT_TEXT.insert(conn, values)
     else:
         pk = _INSERT.insert(conn, values)
-    _trim(conn, workspace, (pk,))
+    _trim(conn, workspace, pk)
+
+
+def record_requests(conn: Connection, entries: list[dict[str, Any]]) -> None:
+    """`record_request` for each entry (its keyword arguments), in order, with the same rows
+    and trims as a result; where the JSON columns bind as text (SQLite), as one executemany:
+    ~4 us an entry less than one INSERT each (15.4-17.2 against 10.9-13.3 us, in process)."""
+    encode = json_text(conn.dialect)
+    if encode is None or len(entries) < 2:
+        for entry in entries:
+            record_request(conn, **entry)
+        return
+    _INSERT_TEXT.many(conn, [
+        {**entry, "kind": "request",
+         "errors": "null" if entry["errors"] is None else encode(entry["errors"]),
+         "detail": "null" if entry.get("detail") is None else encode(entry["detail"])}
+        for entry in entries])
+    # SQLite gives each new row the largest rowid plus one, and this transaction is the only
+    # writer: the batch's keys are the ones up to the last inserted, in order.
+    last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+    for pk, entry in enumerate(entries, start=last - len(entries) + 1):
+        _trim(conn, entry["workspace"], pk)
 
 
 class Pending:
@@ -124,8 +148,7 @@ class Pending:
         self._entries, self._seen = [], {}
         try:
             with self.store.begin() as conn:
-                for entry in entries:
-                    record_request(conn, **entry)
+                record_requests(conn, entries)
                 for workspace, at in seen.items():
                     workspaces.touch(conn, workspace, seen=at)
         except Exception:  # the journal must never turn an answer into a failure
@@ -139,14 +162,19 @@ def record_webhook(conn: Connection, *, workspace: str, at: float, vendor: str,
         workspace=workspace, at=at, kind="webhook", vendor=vendor, operation_id=None,
         method="POST", path=detail.get("url"), query="", status=status, body=body,
         errors=None, detail=detail))
-    _trim(conn, workspace, result.inserted_primary_key)
+    inserted = result.inserted_primary_key
+    if inserted:
+        _trim(conn, workspace, int(inserted[0]))
 
 
-def _trim(conn: Connection, workspace: str, inserted: Any) -> None:
-    if not inserted or int(inserted[0]) % TRIM_EVERY:
+def _trim(conn: Connection, workspace: str, pk: int) -> None:
+    """After the entry `pk` is written: on one in TRIM_EVERY, drop the workspace's entries
+    older than its MAX_ENTRIES newest up to `pk` (those after it, written in the same batch,
+    are not counted: the result is the one of writing the entries one by one)."""
+    if pk % TRIM_EVERY:
         return
     oldest_kept = conn.execute(
-        select(t.journal.c.pk).where(t.journal.c.workspace == workspace)
+        select(t.journal.c.pk).where(t.journal.c.workspace == workspace, t.journal.c.pk <= pk)
         .order_by(t.journal.c.pk.desc()).offset(MAX_ENTRIES - 1).limit(1)).scalar()
     if oldest_kept is not None:
         conn.execute(delete(t.journal).where(t.journal.c.workspace == workspace,
