@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Text, bindparam, delete, func, insert, select
@@ -50,12 +51,18 @@ def record_request(conn: Connection, *, workspace: str, at: float, vendor: str |
         detail=detail)
     encode = json_text(conn.dialect)
     if encode is not None:
-        values["errors"] = "null" if errors is None else encode(errors)
-        values["detail"] = "null" if detail is None else encode(detail)
-        pk = _INSERT_TEXT.insert(conn, values)
+        pk = _INSERT_TEXT.insert(conn, _as_text(values, encode))
     else:
         pk = _INSERT.insert(conn, values)
     _trim(conn, workspace, pk)
+
+
+def _as_text(entry: dict[str, Any], encode: Callable[[Any], str]) -> dict[str, Any]:
+    """An entry's values for _INSERT_TEXT: its JSON columns as json.dumps's text."""
+    errors, detail = entry["errors"], entry.get("detail")
+    return {**entry, "kind": "request",
+            "errors": "null" if errors is None else encode(errors),
+            "detail": "null" if detail is None else encode(detail)}
 
 
 def record_requests(conn: Connection, entries: list[dict[str, Any]]) -> None:
@@ -67,11 +74,7 @@ def record_requests(conn: Connection, entries: list[dict[str, Any]]) -> None:
         for entry in entries:
             record_request(conn, **entry)
         return
-    _INSERT_TEXT.many(conn, [
-        {**entry, "kind": "request",
-         "errors": "null" if entry["errors"] is None else encode(entry["errors"]),
-         "detail": "null" if entry.get("detail") is None else encode(entry["detail"])}
-        for entry in entries])
+    _INSERT_TEXT.many(conn, [_as_text(entry, encode) for entry in entries])
     # SQLite gives each new row the largest rowid plus one, and this transaction is the only
     # writer: the batch's keys are the ones up to the last inserted, in order.
     last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
