@@ -58,6 +58,13 @@ Sink = dict[int, list[RowResult]]
 Entry = tuple[float, int, int, Any, dict[str, Any], tuple[str | None, str | None]]
 
 
+class LaneRow(tuple[Any, ...]):
+    """An unresolved row (source row, resolver) whose counts its job already holds (a round's
+    whole visit, `lanes`): deciding it applies its data, and counts nothing."""
+
+    __slots__ = ()
+
+
 def apply_batch(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
                 targets: dict[int, int], seed: int, sink: Sink | None,
                 held: lists.KeyFilter | None, sources: dict[int, tuple[str, str]]
@@ -119,10 +126,13 @@ class Decided(NamedTuple):
 
 def decide_rows(conn: Connection, workspace: str, list_pk: int, pending: list[dict[str, Any]],
                 batch: list[Entry], policies: dict[int, ImportPolicy], sink: Sink | None,
-                held: lists.KeyFilter | None, *, unresolved: bool = False) -> Decided:
+                held: lists.KeyFilter | None, *, unresolved: bool = False,
+                learn: dict[int, Any] | None = None) -> Decided:
     """Decide the rows of `batch` (in due order) against the list's leads and write the leads
     and the list's lead count; the jobs of `pending` (in pk order) are left to the caller.
-    `unresolved`: some rows are given unresolved (rounds), and may fold."""
+    `unresolved`: some rows are given unresolved (rounds), and may fold. `learn` (by id of
+    source row) gets each unresolved row's source decided added or updated: its flags and
+    keys."""
     state = _load_state(conn, workspace, list_pk, pending, policies, batch, held)
     inserted: list[tuple[float, str]] = []  # instant and job of each insert, in insert order
     updated: dict[str, float] = {}  # lead key -> instant of its last update
@@ -158,13 +168,25 @@ def decide_rows(conn: Connection, workspace: str, list_pk: int, pending: list[di
                     folded[keys[0]] = entry  # type: ignore[index]
                     continue
             row = _resolved(source, resolve, due)
+        elif row.__class__ is LaneRow:
+            # Counted already: its data is applied unless the next row of its lead, from the
+            # same source row, overwrites it (and is kept, should that one not be applied).
+            if position in folds:
+                folded[keys[0]] = entry  # type: ignore[index]
+                continue
+            if folded:
+                folded.pop(keys[0], None)  # type: ignore[arg-type]
+            _unfold(entry, policies, state, updated)
+            continue
         else:
             source = None
         if folded:
             folded.pop(keys[0], None)  # type: ignore[arg-type]
         result, _stored = decide(policies[pk], index, row, state, keys)
         if source is not None and result.outcome in _APPLIED:
-            clean[id(source)] = (result.invalid_email, result.invalid_sms)
+            flags = clean[id(source)] = (result.invalid_email, result.invalid_sms)
+            if learn is not None:
+                learn[id(source)] = (source, flags, keys)
         if sink is not None:
             results[pk].append(result)
         counts, errors = tallies[pk]
@@ -208,7 +230,7 @@ def _foldable(batch: list[Entry]) -> set[int]:
     out: set[int] = set()
     for position in range(len(batch) - 1, -1, -1):
         _due, _pk, _index, row, _job, keys = batch[position]
-        source = row[0] if row.__class__ is tuple else None
+        source = row[0] if row.__class__ is tuple or row.__class__ is LaneRow else None
         if source is not None and after.get(keys[0]) is source:
             out.add(position)
         after[keys[0]] = source

@@ -9,25 +9,23 @@ import heapq
 import math
 import operator
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
 
+from sandbox.core.ahead import READ_AHEAD, Ahead
 from sandbox.core.applying import (
-    FOLDABLE,
-    ROW_RESOLVERS,
     Entry,
     decide_rows,
     finish_many,
     job_policy,
     row_dues,
-    row_keys_reader,
     row_resolver,
     unreadable_source,
 )
 from sandbox.core.imports import ImportPolicy
 from sandbox.core.job_rows import as_read, due_jobs_after, start_waiting, write_jobs
+from sandbox.core.lanes import PASSED_ALL, Lanes
 from sandbox.core.lifecycle import (
     ACTIVE,
     DUE_SLACK,
@@ -40,8 +38,6 @@ from sandbox.core.lifecycle import (
 from sandbox.core.settle import collector_paused, next_instant
 from sandbox.core.sources import read_ahead
 
-# Rows of a running job parsed at a time (a 10-row CSV is parsed once, whatever this is).
-READ_AHEAD = 256
 # What a slice may change in a job, which is all `write_jobs` writes: a slice keeps these as
 # they were (one tuple a job, not a copy of the job: the copies were a tenth of the ticker
 # under A), to put back should its transaction fail.
@@ -51,27 +47,6 @@ _slice_fields = operator.itemgetter(*SLICE_FIELDS)
 # Source rows whose keys a round remembers (each entry keeps its row alive): a file shared by
 # many jobs has few rows; a large file's rows are met once each, and are not kept for long.
 _KEYS_KEPT = 4096
-
-
-class _Ahead:
-    """A running job's rows read ahead of its progress: row `start + k` is `rows[k]`, a read
-    after it starts at `ends[k]`, and it falls due at `dues[k]` (one more due than rows: the
-    next row's, for the job's place in the stream). `folds`: its rows may be handed to
-    `decide_rows` unresolved (see `applying.decide_rows`) once their keys are known."""
-
-    __slots__ = ("dues", "ends", "folds", "keys", "policy", "resolve", "rows", "start")
-
-    def __init__(self, start: int, rows: list[dict[str, Any]], ends: list[int],
-                 dues: list[float], resolve: Callable[[dict[str, Any], float], dict[str, Any]]
-                 | None, policy: ImportPolicy, resolver: str) -> None:
-        self.start, self.rows, self.ends, self.dues = start, rows, ends, dues
-        self.resolve, self.policy, self.keys = resolve, policy, row_keys_reader(policy)
-        # A later row of a lead overwrites all an earlier one wrote when the row's values
-        # replace the lead's and nothing else decides which lead a row updates; rows resolved
-        # at two instants must then differ only in values no merge or key looks at.
-        self.folds = (policy.on_existing in {"update", "overwrite"}
-                      and not policy.alt_key_field and not policy.tags
-                      and (not resolver or resolver in FOLDABLE or resolver in ROW_RESOLVERS))
 
 
 class Round:
@@ -97,7 +72,7 @@ class Round:
         self._read_to: tuple[float, int] = (-math.inf, -1)  # every job due before is read
         self._all_read = False
         self._waits_ended = False  # start_waiting has moved them all (before any read)
-        self._ahead: dict[int, _Ahead] = {}
+        self._ahead: dict[int, Ahead] = {}
         self._policies: dict[int, ImportPolicy] = {}  # of the jobs read ahead (decide_rows')
         self._left: list[int] = []  # the jobs that left the stream in this slice
         self._sources: dict[int, tuple[str, str]] = {}  # (format, content) of the jobs read
@@ -105,6 +80,7 @@ class Round:
         # id(source row) -> (that row, its keys): rows of jobs sharing a source (same text and
         # plan: the same parsed rows) and folding need not be resolved to find their keys.
         self._keys_of: dict[int, tuple[dict[str, Any], tuple[str | None, str | None]]] = {}
+        self.lanes = Lanes()
 
     def next_slice(self, conn: Connection, seed: int, max_jobs: int, max_rows: int
                    ) -> list[dict[str, Any]]:
@@ -112,6 +88,7 @@ class Round:
         the jobs that finished, in the order they finished. A slice that fails leaves the
         round's jobs as they were before it (its lead writes roll back with its transaction)."""
         self._before = {}
+        self.lanes.save()
         try:
             with collector_paused():
                 return self._slice(conn, seed, max_jobs, max_rows)
@@ -126,10 +103,21 @@ class Round:
             self.jobs[pk].update(zip(SLICE_FIELDS, was, strict=True))
             self.changed[pk] = self.jobs[pk]  # unchanged before it: writes what is stored
         self._before = {}
+        self.lanes.restore()
+        for _end, pk in self.lanes.held:  # not visited by it: only their writes roll back
+            self.changed[pk] = self.jobs[pk]
 
     def kept_slice(self) -> None:
         """The last slice's transaction committed: nothing of it is to revert any more."""
         self._before = {}
+        self.lanes.kept()
+
+    def to_write(self) -> list[dict[str, Any]]:
+        """The round's jobs not written yet, as they stand where its stream stands: a job
+        whose whole visit counted rows ahead of it is written as if it had not (lanes)."""
+        lanes = self.lanes
+        return [lanes.as_if_not_visited(job) if lanes.ahead(pk, lanes.frontier) else job
+                for pk, job in self.changed.items()]
 
     def _slice(self, conn: Connection, seed: int, max_jobs: int, max_rows: int
                ) -> list[dict[str, Any]]:
@@ -201,6 +189,17 @@ class Round:
                 job["due_at"] = due_at(job)
                 self._move(pk, due - DUE_SLACK)
                 continue
+            if ahead.folds and pk not in taken:
+                qualifies = self.lanes.qualified.get(job["list_pk"])
+                if qualifies is None:
+                    qualifies = self._qualifies(job, ahead)
+                if qualifies:
+                    counted = self.lanes.visit(job, ahead, k, target if self._all_read else
+                                               math.nextafter(self._read_to[0], -math.inf))
+                    if counted:
+                        rows += counted
+                        self._move(pk, job["due_at"])
+                        continue
             if k < len(ahead.rows):
                 source = ahead.rows[k]
                 known = keys_of.get(id(source)) if ahead.folds else None
@@ -236,11 +235,23 @@ class Round:
                 places[pk] = float(job["running_from"]) - DUE_SLACK  # due at once: completes
                 ending.append(job)
                 self._move(pk, None)
+        if not self.complete:
+            self.complete = self._soonest(conn, max_jobs) is None
+        # The stream's head: rows counted by whole visits before it are applied in this slice.
+        frontier = PASSED_ALL if self.complete else self._due[0]
+        lanes = self.lanes
+        for list_pk, entries in lanes.passed(frontier).items():
+            for entry in entries:  # a finished job's is gone: the same plan's policy
+                self._policies.setdefault(entry[1], job_policy(entry[4]))
+            batch = batches[list_pk]
+            batch.extend(entries)
+            batch.sort()  # (due, pk, index) is unique: the rows are never compared
         for list_pk, batch in batches.items():
             pending = sorted(decided[list_pk].values(), key=_by_pk)
             # decide_rows looks up only its jobs' policies: the round's own dict will do.
             tallies, failed = decide_rows(conn, self.workspace, list_pk, pending, batch,
-                                          self._policies, None, None, unresolved=True)
+                                          self._policies, None, None, unresolved=True,
+                                          learn=lanes.learnt.get(list_pk))
             for job in pending:
                 pk = job["pk"]
                 counts, errors = tallies[pk]
@@ -272,14 +283,30 @@ class Round:
             self._ahead.pop(job["pk"], None)
             self._policies.pop(job["pk"], None)
             self._sources.pop(job["pk"], None)
-        if not self.complete:
-            self.complete = self._soonest(conn, max_jobs) is None
+        if not self.complete and self._soonest(conn, max_jobs) is None:
+            # The jobs a row failed were the stream's last: every counted row is passed, and
+            # after every row of this slice's batches.
+            self.complete = True
+            frontier = PASSED_ALL
+            for list_pk, entries in lanes.passed(frontier).items():
+                for entry in entries:
+                    self._policies.setdefault(entry[1], job_policy(entry[4]))
+                decide_rows(conn, self.workspace, list_pk, [], entries, self._policies, None,
+                            None, unresolved=True)
+        lanes.frontier = frontier
         # Jobs this round is done with are written now, not all at its end (one write of
         # thousands of jobs would hold the loop as long as several slices). Only a job that
-        # left the stream can be done: every other one is still due by `target`.
-        write_jobs(conn, [changed.pop(pk) for pk in left
-                          if self.jobs[pk]["due_at"] > self.target and pk in changed],
-                   self.was)
+        # left the stream can be done: every other one is still due by `target`. One with
+        # rows counted ahead of the stream waits until the stream passes them.
+        done = []
+        for pk in left:
+            if self.jobs[pk]["due_at"] > self.target and pk in changed:
+                if lanes.ahead(pk, frontier):
+                    lanes.hold(pk)
+                else:
+                    done.append(changed.pop(pk))
+        done.extend(changed.pop(pk) for pk in lanes.released(frontier) if pk in changed)
+        write_jobs(conn, done, self.was)
         finished.sort(key=_finish_order)
         return finished
 
@@ -294,7 +321,7 @@ class Round:
         job["due_at"] = due_at(job)
         self._move(job["pk"], job["due_at"])
 
-    def _ahead_of(self, job: dict[str, Any], index: int, seed: int) -> _Ahead | None:
+    def _ahead_of(self, job: dict[str, Any], index: int, seed: int) -> Ahead | None:
         """The job's rows read ahead from `index` on, read now (the caller has found that
         `index` is not among those read); None when its stored rows cannot be read (the job
         is then failed, as `apply_batch` fails it)."""
@@ -312,11 +339,20 @@ class Round:
             finish_many([unreadable_source(job, index, exc)])
             return None
         dues = row_dues(job, range(index, index + max(len(rows), 1) + 1))
-        ahead = self._ahead[pk] = _Ahead(index, rows, ends, dues,
+        ahead = self._ahead[pk] = Ahead(index, rows, ends, dues,
                                          row_resolver(job, seed, self.workspace),
                                          job_policy(job), job["plan"].get("resolve", ""))
         self._policies[pk] = ahead.policy
         return ahead
+
+    def _qualifies(self, job: dict[str, Any], ahead: Ahead) -> bool:
+        """`Lanes.qualifies` for the job's list, its rows' keys found as the job finds them."""
+        resolve, keys, at = ahead.resolve, ahead.keys, self.target
+
+        def keys_of(row: dict[str, Any]) -> Any:
+            return keys(row if resolve is None else resolve(dict(row), at))
+
+        return self.lanes.qualifies(job["list_pk"], ahead.folds, keys_of)
 
     def _soonest(self, conn: Connection, max_jobs: int) -> tuple[float, int] | None:
         """The stream's next place due by `target` (not taken from it), reading the next jobs
@@ -349,6 +385,7 @@ class Round:
         rows, sources = due_jobs_after(conn, self.workspace, self.target, self._read_to, n)
         self._sources.update(sources)
         for job in rows:
+            self.lanes.note(job, sources.get(job["pk"]))
             self.jobs[job["pk"]] = job
             self.was[job["pk"]] = as_read(job)
             heapq.heappush(self._due, (float(job["due_at"]), job["pk"]))
@@ -364,40 +401,3 @@ _by_pk = operator.itemgetter("pk")
 
 def _finish_order(job: dict[str, Any]) -> tuple[float, int]:
     return float(job["completed_at"]), int(job["pk"])
-
-
-class Rounds:
-    """The rounds under way, by workspace, whose jobs are not written yet (Backend.rounds)."""
-
-    def __init__(self) -> None:
-        self._open: dict[str, Round] = {}
-
-    def begin(self, current: Round) -> None:
-        self._open[current.workspace] = current
-
-    def holds(self, current: Round) -> bool:
-        return self._open.get(current.workspace) is current
-
-    def __contains__(self, workspace: str) -> bool:
-        return workspace in self._open
-
-    def flush(self, conn: Connection, workspace: str) -> Round | None:
-        """Write the workspace's round's jobs on `conn` and end the round; returns it (for
-        `restore`, should `conn`'s transaction fail)."""
-        current = self._open.get(workspace)
-        if current is not None:
-            write_jobs(conn, list(current.changed.values()), current.was)
-            del self._open[workspace]  # not before: a write that fails leaves it to write
-            current.live = False
-        return current
-
-    def restore(self, current: Round) -> None:
-        """Put back a round whose writing was rolled back: still to write, by the next flush."""
-        self._open.setdefault(current.workspace, current)
-
-    def discard(self, workspace: str) -> Round | None:
-        """Forget the round of a workspace being deleted (its jobs go with it)."""
-        current = self._open.pop(workspace, None)
-        if current is not None:
-            current.live = False
-        return current

@@ -1,17 +1,20 @@
 """Settling a busy workspace in bounded slices, so that the background ticker never holds the
 event loop for long: each slice settles as far as a budget of jobs and rows allows, in a
-transaction of its own, and the loop serves requests between slices."""
+transaction of its own, and the loop serves requests between slices; and the rounds under way
+(`Rounds`), whose jobs any other settle of their workspace writes first."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from sqlalchemy import Connection
+
 from sandbox.core.clock import quantise
 from sandbox.core.errors import NotFound
-from sandbox.core.job_rows import has_untimed
+from sandbox.core.job_rows import has_untimed, write_jobs
 from sandbox.core.jobs import has_due
-from sandbox.core.rounds import Round, Rounds
+from sandbox.core.rounds import Round
 from sandbox.core.settle import settle_part
 
 __all__ = ["MAX_JOBS", "MAX_ROUNDS", "MAX_ROWS", "MIN_ROUND_SPAN", "PAUSE", "Round", "Rounds",
@@ -132,3 +135,40 @@ async def _in_rounds(backend: Any, workspace_id: str, jobs_budget: int, rows_bud
         # cut short (by an open whose transaction then failed) leaves its rest to the next.
         last = target if current.complete else None
     return slices
+
+
+class Rounds:
+    """The rounds under way, by workspace, whose jobs are not written yet (Backend.rounds)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, Round] = {}
+
+    def begin(self, current: Round) -> None:
+        self._open[current.workspace] = current
+
+    def holds(self, current: Round) -> bool:
+        return self._open.get(current.workspace) is current
+
+    def __contains__(self, workspace: str) -> bool:
+        return workspace in self._open
+
+    def flush(self, conn: Connection, workspace: str) -> Round | None:
+        """Write the workspace's round's jobs on `conn` and end the round; returns it (for
+        `restore`, should `conn`'s transaction fail)."""
+        current = self._open.get(workspace)
+        if current is not None:
+            write_jobs(conn, current.to_write(), current.was)
+            del self._open[workspace]  # not before: a write that fails leaves it to write
+            current.live = False
+        return current
+
+    def restore(self, current: Round) -> None:
+        """Put back a round whose writing was rolled back: still to write, by the next flush."""
+        self._open.setdefault(current.workspace, current)
+
+    def discard(self, workspace: str) -> Round | None:
+        """Forget the round of a workspace being deleted (its jobs go with it)."""
+        current = self._open.pop(workspace, None)
+        if current is not None:
+            current.live = False
+        return current

@@ -148,7 +148,7 @@ def _read(fmt: str, content: str, offset: int, count: int, plan: dict[str, Any],
             if ends is not None:
                 ends.append(pos)
         return rows, pos
-    if len(content) <= _PARSED_UP_TO:
+    if len(content) <= PARSED_UP_TO:
         parsed = _parsed(content, offset, plan)
         if parsed is not None:
             start = parsed.starts.get(offset)
@@ -166,7 +166,7 @@ def _read(fmt: str, content: str, offset: int, count: int, plan: dict[str, Any],
 # offset each starts at: a settle in slices reads such a job a row at a time, and parsing from
 # an offset cost ~20 us a read. Keyed by the text and the plan (its header and mapping); the
 # plan object is kept with its rows, so its id is not reused while the entry lives.
-_PARSED_UP_TO = 4096
+PARSED_UP_TO = 4096
 _PARSED_MAX = 4096
 
 
