@@ -1,6 +1,7 @@
 """Whole visits of a ticker round: a running job's rows whose outcome the round already knows are
 counted to the round's target in one visit; each lead's latest such row is applied once the
-stream passes it, and a round that ends before then writes its jobs as if never visited so.
+stream passes it, and a round that ends first writes those jobs as if the visit had not
+counted them.
 
 Why this is exact (bench/OPTIMISATIONS.md 25). A list qualifies when every job of the round
 importing into it reads one small file with one plan, whose rows have distinct keys, and its
@@ -83,7 +84,9 @@ class Lanes:
         shared = self._sources[list_pk]
         if shared is None:
             return
-        if shared[0] != fmt or shared[1] != content or shared[2] != job["plan"]:
+        plan = job["plan"]  # decoded once per distinct text in a read: mostly the same object
+        if shared[0] != fmt or shared[1] != content or (shared[2] is not plan
+                                                         and shared[2] != plan):
             self._sources[list_pk] = None
         elif offset < shared[3]:
             self._sources[list_pk] = (fmt, content, shared[2], offset)

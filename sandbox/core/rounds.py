@@ -340,8 +340,8 @@ class Round:
             return None
         dues = row_dues(job, range(index, index + max(len(rows), 1) + 1))
         ahead = self._ahead[pk] = Ahead(index, rows, ends, dues,
-                                         row_resolver(job, seed, self.workspace),
-                                         job_policy(job), job["plan"].get("resolve", ""))
+                                        row_resolver(job, seed, self.workspace),
+                                        job_policy(job), job["plan"].get("resolve", ""))
         self._policies[pk] = ahead.policy
         return ahead
 
