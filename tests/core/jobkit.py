@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -96,6 +97,11 @@ class Core:
                                 source_format="jsonl", content=encode_jsonl(rows), offset=0,
                                 total=len(rows), policy=policy)
 
+    def advance(self, seconds: float) -> None:
+        """Move the workspace's clock without settling (as time passing does)."""
+        with self.backend.workspace(self.key, settle=False) as (conn, ws):
+            workspaces.save_clock(conn, ws, ws.clock.advance(seconds))
+
     def settle(self, at: float) -> list[dict[str, Any]]:
         with self.backend.store.begin() as conn:
             return jobs.settle(conn, self.key, at, self.seed)
@@ -130,3 +136,26 @@ def conserved(job: dict[str, Any]) -> bool:
     outcomes = (c["added"] + c["updated"] + c["unchanged"] + c["skipped"] + c["blocked"]
                 + c["failed"])
     return bool(outcomes == job["processed"])
+
+
+def rounds_match_settles(build: Callable[[], tuple[Core, Any, list[int]]],
+                         run_round: Callable[[Core], None],
+                         state: Callable[[Core, Any, list[int]], Any],
+                         steps: list[float], final: float) -> None:
+    """Rounds to each step's instant (`run_round`, once the clock has moved there) leave what
+    settles to those instants leave, and a last round, to `final`, what one settle there
+    leaves. `build` makes the same lists and jobs afresh in a core of its own each time."""
+    rounds, where, pks = build()
+    stepped, where_stepped, pks_stepped = build()
+    at = T0
+    for step in steps:
+        at += step
+        rounds.advance(step)
+        run_round(rounds)
+        stepped.settle(at)
+        assert state(rounds, where, pks) == state(stepped, where_stepped, pks_stepped)
+    rounds.advance(final - at)
+    run_round(rounds)
+    once, where_once, pks_once = build()
+    once.settle(final)
+    assert state(rounds, where, pks) == state(once, where_once, pks_once)

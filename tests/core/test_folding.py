@@ -18,7 +18,7 @@ from sandbox.core.backend import Backend
 from sandbox.core.imports import ImportPolicy
 from sandbox.core.jobs import Pacing, new_counts
 from sandbox.settings import Settings
-from tests.core.jobkit import START, T0, Core
+from tests.core.jobkit import START, T0, Core, rounds_match_settles
 from tests.core.test_rounds import _round
 from tests.core.test_slicing import _advance
 
@@ -90,20 +90,10 @@ def _state(core: Core, lst: int, pks: list[int]) -> tuple[Any, ...]:
 def test_folded_rounds_end_where_one_settle_ends(case: Any, max_jobs: int, max_rows: int,
                                                  settle_at: int | None, steps: list[float]
                                                  ) -> None:
-    rounds, lst, pks = _build(case)
-    stepped, lst_stepped, pks_stepped = _build(case)
-    at = T0
-    for step in steps:
-        at += step
-        _advance(rounds, step)
-        _round(rounds, max_jobs=max_jobs, max_rows=max_rows, settle_at=settle_at)
-        stepped.settle(at)
-        assert _state(rounds, lst, pks) == _state(stepped, lst_stepped, pks_stepped)
-    _advance(rounds, FINAL - at)
-    _round(rounds, max_jobs=max_jobs, max_rows=max_rows, settle_at=settle_at)
-    once, lst_once, pks_once = _build(case)
-    once.settle(FINAL)
-    assert _state(rounds, lst, pks) == _state(once, lst_once, pks_once)
+    rounds_match_settles(lambda: _build(case),
+                         lambda core: _round(core, max_jobs=max_jobs, max_rows=max_rows,
+                                             settle_at=settle_at),
+                         _state, steps, FINAL)
 
 
 def _profiles(copies: int, *, merge: str = "overwrite") -> tuple[Core, int, list[int]]:

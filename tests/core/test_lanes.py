@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sandbox.core import applying, lanes, rounds, slicing
 from sandbox.core.imports import ImportPolicy
 from sandbox.core.jobs import Pacing
-from tests.core.jobkit import T0, Core
+from tests.core.jobkit import T0, Core, rounds_match_settles
 from tests.core.test_folding import _state
 from tests.core.test_slicing import _advance
 
@@ -56,7 +56,7 @@ def _build(case: Any) -> tuple[Core, list[int], list[int]]:
     core = Core()
     first_list, second_list = core.new_list("l1"), core.new_list("l2")
     policy = ImportPolicy(key_fields=("email",), email_field="email",
-                          on_existing=on_existing)  # type: ignore[arg-type]
+                          on_existing=on_existing)
     pacing = Pacing(0, 0, rate)
     pks = [core.create(first_list, shared, pacing=pacing, policy=policy, at=T0 + n * gap,
                        plan=plan, source="csv") for n in range(copies)]
@@ -65,7 +65,7 @@ def _build(case: Any) -> tuple[Core, list[int], list[int]]:
     other_rows, other_policy, start = other
     if other_rows:
         policy = ImportPolicy(key_fields=("email",), email_field="email",
-                              on_existing=other_policy)  # type: ignore[arg-type]
+                              on_existing=other_policy)
         pks.append(core.create(first_list, other_rows, pacing=pacing, policy=policy,
                                at=T0 + max(0, copies - start) * gap, plan=plan, source="csv"))
     return core, [first_list, second_list], pks
@@ -131,28 +131,16 @@ def _round(core: Core, *, max_jobs: int, max_rows: int, settle_at: int | None,
 def test_rounds_with_whole_visits_end_where_settles_end(
         case: Any, max_jobs: int, max_rows: int, settle_at: int | None, fail_at: int | None,
         steps: list[float]) -> None:
-    rounds_core, lists, pks = _build(case)
-    stepped, lists_stepped, pks_stepped = _build(case)
-    at = T0
-    for step in steps:
-        at += step
-        _advance(rounds_core, step)
-        _round(rounds_core, max_jobs=max_jobs, max_rows=max_rows, settle_at=settle_at,
-               fail_at=fail_at)
-        stepped.settle(at)
-        assert _states(rounds_core, lists, pks) == _states(stepped, lists_stepped, pks_stepped)
-    _advance(rounds_core, FINAL - at)
-    _round(rounds_core, max_jobs=max_jobs, max_rows=max_rows, settle_at=settle_at,
-           fail_at=fail_at)
-    once, lists_once, pks_once = _build(case)
-    once.settle(FINAL)
-    assert _states(rounds_core, lists, pks) == _states(once, lists_once, pks_once)
+    rounds_match_settles(lambda: _build(case),
+                         lambda core: _round(core, max_jobs=max_jobs, max_rows=max_rows,
+                                             settle_at=settle_at, fail_at=fail_at),
+                         _states, steps, FINAL)
 
 
 # Eight jobs of one five-row file, 20 rows a second, started 10 ms apart (bench A in small):
 # once the first job's rows are decided, the others' are counted by whole visits.
-BUSY = ([{"email": e, "v": "x"} for e in POOL[:5]], 8, 0, ([], "update", 0), "update", 0.01,
-        20, True)
+BUSY: tuple[Any, ...] = ([{"email": e, "v": "x"} for e in POOL[:5]], 8, 0, ([], "update", 0),
+                         "update", 0.01, 20, True)
 
 
 def _spy(mp: pytest.MonkeyPatch, name: str) -> list[Any]:
