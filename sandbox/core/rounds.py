@@ -240,9 +240,7 @@ class Round:
         # The stream's head: rows counted by whole visits before it are applied in this slice.
         frontier = PASSED_ALL if self.complete else self._due[0]
         lanes = self.lanes
-        for list_pk, entries in lanes.passed(frontier).items():
-            for entry in entries:  # a finished job's is gone: the same plan's policy
-                self._policies.setdefault(entry[1], job_policy(entry[4]))
+        for list_pk, entries in self._passed(frontier).items():
             batch = batches[list_pk]
             batch.extend(entries)
             batch.sort()  # (due, pk, index) is unique: the rows are never compared
@@ -288,9 +286,7 @@ class Round:
             # after every row of this slice's batches.
             self.complete = True
             frontier = PASSED_ALL
-            for list_pk, entries in lanes.passed(frontier).items():
-                for entry in entries:
-                    self._policies.setdefault(entry[1], job_policy(entry[4]))
+            for list_pk, entries in self._passed(frontier).items():
                 decide_rows(conn, self.workspace, list_pk, [], entries, self._policies, None,
                             None, unresolved=True)
         lanes.frontier = frontier
@@ -344,6 +340,15 @@ class Round:
                                         job_policy(job), job["plan"].get("resolve", ""))
         self._policies[pk] = ahead.policy
         return ahead
+
+    def _passed(self, frontier: tuple[float, int]) -> dict[int, list[Entry]]:
+        """`Lanes.passed`, with each row's policy where `decide_rows` looks (a job that has
+        finished since its whole visit is gone from there: its plan's policy is the same)."""
+        out = self.lanes.passed(frontier)
+        for entries in out.values():
+            for entry in entries:
+                self._policies.setdefault(entry[1], job_policy(entry[4]))
+        return out
 
     def _qualifies(self, job: dict[str, Any], ahead: Ahead) -> bool:
         """`Lanes.qualifies` for the job's list, its rows' keys found as the job finds them."""
