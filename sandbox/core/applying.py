@@ -239,8 +239,8 @@ def _foldable(batch: list[Entry]) -> set[int]:
 
 def _unfold(entry: Entry, policies: dict[int, ImportPolicy], state: ListState,
             updated: dict[str, float]) -> None:
-    """Apply a folded row after all (its counts are already kept): the next row of its key
-    was not applied, its job having failed first."""
+    """Apply an unresolved row's data, not its counts (kept already): a folded row whose key's
+    next row was not applied (its job failed first), or a row a whole visit counted."""
     due, pk, index, (source, resolve), _job, keys = entry
     decide(policies[pk], index, _resolved(source, resolve, due), state, keys)
     updated[keys[0]] = due  # type: ignore[index]
